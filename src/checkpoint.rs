@@ -1,0 +1,472 @@
+//! Model: the config header and the weights, read from bytes in memory.
+//!
+//! run.c memory-maps the checkpoint and points its weight pointers into it.
+//! A browser hands us bytes instead (from `fetch` or a dropped file), with no
+//! alignment promise, so every tensor is *copied* into its own `Vec<f32>`.
+//! The whole header is validated, and the byte length checked against it,
+//! before anything is allocated.
+//!
+//! Formats (llama2.c's `export.py`):
+//! - legacy "v0": 7 × i32 header, then the tensors in run.c's order; a
+//!   negative `vocab_size` means a separate classifier follows at the end.
+//! - export version 1: magic "ak42", version 1, 7 × i32, a shared-classifier
+//!   byte, zero padding to 256 bytes; tensors in a different order (norms first).
+//! - export version 2 (Q8_0) is recognised and refused for now.
+
+use crate::error::{thousands, Error, Result};
+
+/// `0x616b3432`, "ak42" in little-endian bytes: the export formats' magic.
+pub const MAGIC: u32 = 0x616b_3432;
+const LEGACY_HEADER_BYTES: usize = 7 * 4;
+const EXPORT_HEADER_BYTES: usize = 256;
+
+/// Largest address space we can allocate in. wasm32 has 4 GiB; natively we
+/// still refuse absurd headers rather than asking the OS for terabytes.
+pub const ADDRESS_SPACE: u64 = if usize::BITS == 32 { 1 << 32 } else { 1 << 40 };
+
+/// The hyperparameters, as in run.c's `Config` (all validated positive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    pub dim: usize,        // transformer dimension
+    pub hidden_dim: usize, // for ffn layers
+    pub n_layers: usize,   // number of layers
+    pub n_heads: usize,    // number of query heads
+    pub n_kv_heads: usize, // number of key/value heads (can be < query heads because of multiquery)
+    pub vocab_size: usize, // vocabulary size, usually 256 (byte-level)
+    pub seq_len: usize,    // max sequence length
+}
+
+impl Config {
+    pub fn head_size(&self) -> usize {
+        self.dim / self.n_heads
+    }
+    /// Width of the key/value vectors: smaller than `dim` with grouped-query attention.
+    pub fn kv_dim(&self) -> usize {
+        self.dim * self.n_kv_heads / self.n_heads
+    }
+    /// How many query heads share one key/value head.
+    pub fn kv_mul(&self) -> usize {
+        self.n_heads / self.n_kv_heads
+    }
+}
+
+/// What the header says about the file, besides the config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub config: Config,
+    /// 0 for the legacy format, else the export format's version.
+    pub version: u32,
+    /// The classifier reuses the token embedding table (no `wcls` in the file).
+    pub shared_classifier: bool,
+}
+
+/// The weights, one buffer per tensor as in run.c's `TransformerWeights`.
+/// Matrices are row-major in PyTorch's (out, in) layout: `W (d, n)` maps an
+/// `n`-vector to a `d`-vector, so each output is one contiguous row.
+#[derive(Debug, Clone)]
+pub struct Weights {
+    pub token_embedding_table: Vec<f32>, // (vocab_size, dim)
+    pub rms_att_weight: Vec<f32>,        // (layer, dim) rmsnorm weights
+    pub rms_ffn_weight: Vec<f32>,        // (layer, dim)
+    pub wq: Vec<f32>,                    // (layer, n_heads * head_size, dim)
+    pub wk: Vec<f32>,                    // (layer, kv_dim, dim)
+    pub wv: Vec<f32>,                    // (layer, kv_dim, dim)
+    pub wo: Vec<f32>,                    // (layer, dim, n_heads * head_size)
+    pub w1: Vec<f32>,                    // (layer, hidden_dim, dim)
+    pub w2: Vec<f32>,                    // (layer, dim, hidden_dim)
+    pub w3: Vec<f32>,                    // (layer, hidden_dim, dim)
+    pub rms_final_weight: Vec<f32>,      // (dim,)
+    /// (vocab_size, dim) classifier; `None` when shared with the embedding table.
+    pub wcls: Option<Vec<f32>>,
+}
+
+impl Weights {
+    /// The classifier matrix, wherever it lives.
+    pub fn wcls(&self) -> &[f32] {
+        self.wcls.as_deref().unwrap_or(&self.token_embedding_table)
+    }
+}
+
+/// A loaded checkpoint: header plus weights.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub header: Header,
+    pub weights: Weights,
+}
+
+/// Anything that can hand out ranges of the checkpoint's bytes: a `&[u8]`
+/// natively, a JS `Uint8Array` in the browser (copied chunk by chunk, so the
+/// file is never duplicated whole inside wasm memory).
+pub trait ByteSource {
+    fn byte_len(&self) -> u64;
+    /// Copy `dst.len()` bytes starting at `offset`. Callers stay in bounds.
+    fn read_into(&self, offset: u64, dst: &mut [u8]);
+}
+
+impl ByteSource for [u8] {
+    fn byte_len(&self) -> u64 {
+        self.len() as u64
+    }
+    fn read_into(&self, offset: u64, dst: &mut [u8]) {
+        let start = offset as usize;
+        dst.copy_from_slice(&self[start..start + dst.len()]);
+    }
+}
+
+impl ByteSource for Vec<u8> {
+    fn byte_len(&self) -> u64 {
+        self.len() as u64
+    }
+    fn read_into(&self, offset: u64, dst: &mut [u8]) {
+        self.as_slice().read_into(offset, dst)
+    }
+}
+
+fn i32_at(bytes: &[u8], index: usize) -> i32 {
+    let b = &bytes[4 * index..4 * index + 4];
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// Parse and validate the header from the first bytes of the file
+/// (pass at least 256 bytes when the file has them).
+pub fn parse_header(head: &[u8]) -> Result<Header> {
+    if head.len() < LEGACY_HEADER_BYTES {
+        return Err(Error::Checkpoint(format!(
+            "the file is only {} bytes, too short for even a header (28 bytes)",
+            head.len()
+        )));
+    }
+    let first = i32_at(head, 0) as u32;
+    if first == MAGIC {
+        if head.len() < EXPORT_HEADER_BYTES {
+            return Err(Error::Checkpoint(format!(
+                "the file has the \"ak42\" export magic but is only {} bytes, \
+                 shorter than its 256-byte header",
+                head.len()
+            )));
+        }
+        let version = i32_at(head, 1);
+        if version != 1 {
+            return Err(Error::UnsupportedVersion(version));
+        }
+        let fields: [i32; 7] = std::array::from_fn(|i| i32_at(head, 2 + i));
+        let shared = match head[36] {
+            0 => false,
+            1 => true,
+            b => {
+                return Err(Error::Checkpoint(format!(
+                    "the shared-classifier byte is {b}, expected 0 or 1"
+                )))
+            }
+        };
+        let config = validate_config(fields, false)?;
+        Ok(Header { config, version: 1, shared_classifier: shared })
+    } else {
+        let fields: [i32; 7] = std::array::from_fn(|i| i32_at(head, i));
+        // legacy: a negative vocab_size flags an unshared classifier
+        let shared = fields[5] > 0;
+        let config = validate_config(fields, true)?;
+        Ok(Header { config, version: 0, shared_classifier: shared })
+    }
+}
+
+fn validate_config(f: [i32; 7], legacy: bool) -> Result<Config> {
+    const NAMES: [&str; 7] =
+        ["dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"];
+    let mut v = [0usize; 7];
+    for i in 0..7 {
+        let x = if legacy && i == 5 { f[i].unsigned_abs() as i64 } else { f[i] as i64 };
+        if x <= 0 {
+            return Err(Error::Checkpoint(format!(
+                "{} is {} in the header; it must be positive (is this a llama2.c checkpoint?)",
+                NAMES[i], f[i]
+            )));
+        }
+        v[i] = x as usize;
+    }
+    let c = Config {
+        dim: v[0],
+        hidden_dim: v[1],
+        n_layers: v[2],
+        n_heads: v[3],
+        n_kv_heads: v[4],
+        vocab_size: v[5],
+        seq_len: v[6],
+    };
+    if c.dim % c.n_heads != 0 {
+        return Err(Error::Checkpoint(format!(
+            "dim {} is not divisible by n_heads {}",
+            c.dim, c.n_heads
+        )));
+    }
+    if c.n_kv_heads > c.n_heads || c.n_heads % c.n_kv_heads != 0 {
+        return Err(Error::Checkpoint(format!(
+            "n_heads {} is not a multiple of n_kv_heads {}",
+            c.n_heads, c.n_kv_heads
+        )));
+    }
+    if c.head_size() % 2 != 0 {
+        return Err(Error::Checkpoint(format!(
+            "head size {} (dim {} / n_heads {}) is odd; RoPE rotates pairs",
+            c.head_size(),
+            c.dim,
+            c.n_heads
+        )));
+    }
+    Ok(c)
+}
+
+/// Number of f32 values of each tensor, in u64 with overflow checks
+/// (a header can claim anything; these numbers are compared with the file
+/// size before any allocation).
+struct Sizes {
+    token_embedding_table: u64,
+    rms: u64, // rms_att_weight and rms_ffn_weight each
+    wq: u64,  // and wo
+    wk: u64,  // and wv
+    w1: u64,  // and w2, w3
+    rms_final: u64,
+    freq_cis: u64, // legacy only: freq_cis_real + freq_cis_imag
+    wcls: u64,
+}
+
+fn mul(factors: &[usize]) -> Result<u64> {
+    factors.iter().try_fold(1u64, |acc, &f| acc.checked_mul(f as u64)).ok_or_else(|| {
+        Error::Checkpoint("the header's dimensions overflow when multiplied out".into())
+    })
+}
+
+fn add(terms: &[u64]) -> Result<u64> {
+    terms.iter().try_fold(0u64, |acc, &t| acc.checked_add(t)).ok_or_else(|| {
+        Error::Checkpoint("the header's dimensions overflow when added up".into())
+    })
+}
+
+impl Sizes {
+    fn of(h: &Header) -> Result<Sizes> {
+        let c = &h.config;
+        let (l, dim) = (c.n_layers, c.dim);
+        Ok(Sizes {
+            token_embedding_table: mul(&[c.vocab_size, dim])?,
+            rms: mul(&[l, dim])?,
+            wq: mul(&[l, dim, c.n_heads, c.head_size()])?,
+            wk: mul(&[l, dim, c.n_kv_heads, c.head_size()])?,
+            w1: mul(&[l, dim, c.hidden_dim])?,
+            rms_final: dim as u64,
+            freq_cis: if h.version == 0 { mul(&[c.seq_len, c.head_size()])? } else { 0 },
+            wcls: if h.shared_classifier { 0 } else { mul(&[c.vocab_size, dim])? },
+        })
+    }
+
+    /// Weights we keep, in floats (everything but the legacy freq_cis block).
+    fn kept_floats(&self) -> Result<u64> {
+        add(&[
+            self.token_embedding_table,
+            self.rms,
+            self.rms,
+            self.wq,
+            self.wq,
+            self.wk,
+            self.wk,
+            self.w1,
+            self.w1,
+            self.w1,
+            self.rms_final,
+            self.wcls,
+        ])
+    }
+}
+
+/// How many bytes a file with this header must have.
+pub fn expected_file_size(h: &Header) -> Result<u64> {
+    let s = Sizes::of(h)?;
+    let floats = add(&[s.kept_floats()?, s.freq_cis])?;
+    let header = if h.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES } as u64;
+    floats
+        .checked_mul(4)
+        .and_then(|b| b.checked_add(header))
+        .ok_or_else(|| Error::Checkpoint("the header's dimensions overflow".into()))
+}
+
+/// Bytes the weights occupy once loaded (f32, freq_cis dropped).
+pub fn weight_bytes(h: &Header) -> Result<u64> {
+    Ok(Sizes::of(h)?.kept_floats()? * 4)
+}
+
+/// Reads consecutive f32 tensors out of a byte source.
+struct TensorReader<'a, S: ?Sized> {
+    src: &'a S,
+    offset: u64,
+    scratch: Vec<u8>,
+}
+
+impl<'a, S: ByteSource + ?Sized> TensorReader<'a, S> {
+    /// Copy the next `n` little-endian f32s into a new, exactly sized buffer.
+    fn take(&mut self, n: u64) -> Result<Vec<f32>> {
+        let too_large = || Error::TooLarge { what: "the weights", bytes: n * 4 };
+        let n_usize = usize::try_from(n).map_err(|_| too_large())?;
+        let mut out: Vec<f32> = Vec::new();
+        out.try_reserve_exact(n_usize).map_err(|_| too_large())?;
+        let mut remaining = n * 4;
+        while remaining > 0 {
+            let chunk = remaining.min(self.scratch.len() as u64) as usize;
+            let buf = &mut self.scratch[..chunk];
+            self.src.read_into(self.offset, buf);
+            out.extend(buf.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+            self.offset += chunk as u64;
+            remaining -= chunk as u64;
+        }
+        Ok(out)
+    }
+
+    fn skip(&mut self, n: u64) {
+        self.offset += n * 4;
+    }
+}
+
+impl Checkpoint {
+    /// Load a checkpoint from its bytes (any supported format).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Checkpoint> {
+        Checkpoint::from_source(bytes)
+    }
+
+    /// Load from any byte source: validate the header and the length, then
+    /// copy each tensor into its own aligned buffer.
+    pub fn from_source<S: ByteSource + ?Sized>(src: &S) -> Result<Checkpoint> {
+        let len = src.byte_len();
+        let mut head = vec![0u8; len.min(EXPORT_HEADER_BYTES as u64) as usize];
+        src.read_into(0, &mut head);
+        let header = parse_header(&head)?;
+        let expected = expected_file_size(&header)?;
+        if len != expected {
+            return Err(Error::CheckpointSize { actual: len, expected });
+        }
+        let bytes = weight_bytes(&header)?;
+        if bytes >= ADDRESS_SPACE {
+            return Err(Error::TooLarge { what: "the weights", bytes });
+        }
+
+        let s = Sizes::of(&header)?;
+        let header_bytes = if header.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES };
+        let mut r = TensorReader { src, offset: header_bytes as u64, scratch: vec![0u8; 1 << 16] };
+        let weights = if header.version == 0 {
+            // run.c's memory_map_weights order
+            let token_embedding_table = r.take(s.token_embedding_table)?;
+            let rms_att_weight = r.take(s.rms)?;
+            let wq = r.take(s.wq)?;
+            let wk = r.take(s.wk)?;
+            let wv = r.take(s.wk)?;
+            let wo = r.take(s.wq)?;
+            let rms_ffn_weight = r.take(s.rms)?;
+            let w1 = r.take(s.w1)?;
+            let w2 = r.take(s.w1)?;
+            let w3 = r.take(s.w1)?;
+            let rms_final_weight = r.take(s.rms_final)?;
+            r.skip(s.freq_cis); // what used to be freq_cis_real and freq_cis_imag (RoPE)
+            let wcls = if header.shared_classifier { None } else { Some(r.take(s.wcls)?) };
+            Weights {
+                token_embedding_table,
+                rms_att_weight,
+                rms_ffn_weight,
+                wq,
+                wk,
+                wv,
+                wo,
+                w1,
+                w2,
+                w3,
+                rms_final_weight,
+                wcls,
+            }
+        } else {
+            // export.py version1_export order: norms first, then the matrices
+            let rms_att_weight = r.take(s.rms)?;
+            let rms_ffn_weight = r.take(s.rms)?;
+            let rms_final_weight = r.take(s.rms_final)?;
+            let token_embedding_table = r.take(s.token_embedding_table)?;
+            let wq = r.take(s.wq)?;
+            let wk = r.take(s.wk)?;
+            let wv = r.take(s.wk)?;
+            let wo = r.take(s.wq)?;
+            let w1 = r.take(s.w1)?;
+            let w2 = r.take(s.w1)?;
+            let w3 = r.take(s.w1)?;
+            let wcls = if header.shared_classifier { None } else { Some(r.take(s.wcls)?) };
+            Weights {
+                token_embedding_table,
+                rms_att_weight,
+                rms_ffn_weight,
+                wq,
+                wk,
+                wv,
+                wo,
+                w1,
+                w2,
+                w3,
+                rms_final_weight,
+                wcls,
+            }
+        };
+        debug_assert_eq!(r.offset, expected);
+        Ok(Checkpoint { header, weights })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.header.config
+    }
+
+    /// Number of parameters held (the classifier counted once when shared).
+    pub fn param_count(&self) -> u64 {
+        // kept_floats cannot fail here: it succeeded while loading
+        Sizes::of(&self.header).and_then(|s| s.kept_floats()).unwrap_or(0)
+    }
+}
+
+/// A one-line human description, e.g. for the CLI and the page's card.
+pub fn describe(h: &Header) -> String {
+    let c = &h.config;
+    format!(
+        "{} dim {} hidden {} layers {} heads {} kv_heads {} vocab {} seq_len {}{}",
+        if h.version == 0 { "legacy v0" } else { "export v1" },
+        c.dim,
+        c.hidden_dim,
+        c.n_layers,
+        c.n_heads,
+        c.n_kv_heads,
+        thousands(c.vocab_size as u64),
+        c.seq_len,
+        if h.shared_classifier { "" } else { " (separate classifier)" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn legacy_header(f: [i32; 7]) -> Vec<u8> {
+        f.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn stories260k_sizes() {
+        let h = parse_header(&legacy_header([64, 172, 5, 8, 4, 512, 512])).unwrap();
+        assert_eq!(h.config.kv_dim(), 32);
+        assert_eq!(h.config.kv_mul(), 2);
+        assert!(h.shared_classifier);
+        assert_eq!(expected_file_size(&h).unwrap(), 1_056_540);
+    }
+
+    #[test]
+    fn negative_vocab_means_separate_classifier() {
+        let h = parse_header(&legacy_header([64, 172, 5, 8, 4, -512, 512])).unwrap();
+        assert!(!h.shared_classifier);
+        assert_eq!(h.config.vocab_size, 512);
+        assert_eq!(expected_file_size(&h).unwrap(), 1_056_540 + 512 * 64 * 4);
+    }
+
+    #[test]
+    fn absurd_dims_are_an_error_not_an_allocation() {
+        let h = legacy_header([i32::MAX - 1, i32::MAX, i32::MAX, 2, 1, i32::MIN, i32::MAX]);
+        assert!(Checkpoint::from_bytes(&h).is_err());
+    }
+}

@@ -1,0 +1,104 @@
+//! One error type for everything a file or a caller can get wrong.
+//!
+//! Every message is meant to be read by the person who dropped the file or
+//! called the API: it says what was expected and what was found, with numbers.
+//! The wasm layer turns these into JS `Error`s; the CLI prints them.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The checkpoint file is not something we can run.
+    Checkpoint(String),
+    /// The checkpoint's bytes do not match what its header describes.
+    CheckpointSize { actual: u64, expected: u64 },
+    /// An export-format checkpoint of a version we do not run.
+    UnsupportedVersion(i32),
+    /// The tokenizer file is malformed.
+    Tokenizer(String),
+    /// Tokenizer and checkpoint disagree about the vocabulary.
+    VocabMismatch { tokenizer: usize, checkpoint: usize },
+    /// A run-time argument that cannot be used (after run.c's clamping).
+    Argument(String),
+    /// The header asks for more memory than we can (or will) allocate.
+    TooLarge { what: &'static str, bytes: u64 },
+    /// An API call made in the wrong order (e.g. `step` before `start`).
+    State(&'static str),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// 1056540 -> "1,056,540": byte counts are easier to compare with separators.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Checkpoint(msg) => write!(f, "invalid checkpoint: {msg}"),
+            Error::CheckpointSize { actual, expected } => write!(
+                f,
+                "invalid checkpoint: the file is {} bytes but its header needs {} \
+                 (truncated or not a llama2.c checkpoint?)",
+                thousands(*actual),
+                thousands(*expected)
+            ),
+            Error::UnsupportedVersion(2) => write!(
+                f,
+                "int8 checkpoints are not supported yet (export version 2, Q8_0); \
+                 use the fp32 file (legacy or export version 1)"
+            ),
+            Error::UnsupportedVersion(v) => write!(
+                f,
+                "invalid checkpoint: export format version {v} is unknown \
+                 (supported: legacy v0 and export version 1)"
+            ),
+            Error::Tokenizer(msg) => write!(f, "invalid tokenizer: {msg}"),
+            Error::VocabMismatch { tokenizer, checkpoint } => write!(
+                f,
+                "the tokenizer has {} tokens but the checkpoint's vocabulary has {}: \
+                 they do not belong together",
+                thousands(*tokenizer as u64),
+                thousands(*checkpoint as u64)
+            ),
+            Error::Argument(msg) => write!(f, "invalid argument: {msg}"),
+            Error::TooLarge { what, bytes } => write!(
+                f,
+                "{what} would need {} bytes, more than this engine can hold",
+                thousands(*bytes)
+            ),
+            Error::State(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1056540), "1,056,540");
+    }
+
+    #[test]
+    fn size_message_names_both_numbers() {
+        let e = Error::CheckpointSize { actual: 1040384, expected: 1056540 };
+        let msg = e.to_string();
+        assert!(msg.contains("1,040,384") && msg.contains("1,056,540"), "{msg}");
+    }
+}

@@ -1,0 +1,103 @@
+//! Scalar reference kernels: run.c's loops, summing in run.c's order, so the
+//! native build reproduces run.c's floats.
+
+/// W (d, n) @ x (n,) -> xout (d,), with d = `xout.len()`, n = `x.len()`.
+pub fn matmul(xout: &mut [f32], x: &[f32], w: &[f32]) {
+    let n = x.len();
+    assert_eq!(w.len(), xout.len() * n, "matmul: W must be (d, n)");
+    for (out, row) in xout.iter_mut().zip(w.chunks_exact(n)) {
+        let mut val = 0.0f32;
+        for (wi, xi) in row.iter().zip(x) {
+            val += wi * xi;
+        }
+        *out = val;
+    }
+}
+
+/// a (n,) . b (n,)
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot: lengths differ");
+    let mut s = 0.0f32;
+    for (x, y) in a.iter().zip(b) {
+        s += x * y;
+    }
+    s
+}
+
+/// y (n,) += a * x (n,)
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    assert_eq!(y.len(), x.len(), "axpy: lengths differ");
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// o = weight * x / sqrt(mean(x^2) + 1e-5); `o` may not alias `x` in Rust,
+/// so callers that normalise in place copy first.
+pub fn rmsnorm(o: &mut [f32], x: &[f32], weight: &[f32]) {
+    assert!(o.len() == x.len() && x.len() == weight.len(), "rmsnorm: lengths differ");
+    let mut ss = 0.0f32;
+    for xi in x {
+        ss += xi * xi;
+    }
+    ss /= x.len() as f32;
+    ss += 1e-5;
+    let ss = 1.0 / ss.sqrt();
+    for ((oi, wi), xi) in o.iter_mut().zip(weight).zip(x) {
+        *oi = wi * (ss * xi);
+    }
+}
+
+/// In-place softmax, subtracting the max for numerical stability.
+pub fn softmax(x: &mut [f32]) {
+    let Some(&first) = x.first() else { return };
+    let max_val = x.iter().fold(first, |m, &v| if v > m { v } else { m });
+    let mut sum = 0.0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max_val).exp();
+        sum += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matmul_by_hand() {
+        // W = [[1, 2, 3], [4, 5, 6]], x = [1, 0, -1] -> [1 - 3, 4 - 6]
+        let mut out = [0.0; 2];
+        matmul(&mut out, &[1.0, 0.0, -1.0], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(out, [-2.0, -2.0]);
+    }
+
+    #[test]
+    fn rmsnorm_by_hand() {
+        // x = [3, 4]: mean square 12.5, so o = w * x / sqrt(12.50001)
+        let mut o = [0.0; 2];
+        rmsnorm(&mut o, &[3.0, 4.0], &[1.0, 2.0]);
+        let r = 1.0 / (12.5f32 + 1e-5).sqrt();
+        assert_eq!(o, [3.0 * r, 2.0 * (4.0 * r)]);
+    }
+
+    #[test]
+    fn softmax_by_hand() {
+        let mut x = [0.0, 2.0f32.ln()]; // e^0 : e^ln2 = 1 : 2
+        softmax(&mut x);
+        assert!((x[0] - 1.0 / 3.0).abs() < 1e-6 && (x[1] - 2.0 / 3.0).abs() < 1e-6);
+        let mut big = [1000.0, 1000.0];
+        softmax(&mut big);
+        assert_eq!(big, [0.5, 0.5]);
+    }
+
+    #[test]
+    fn dot_and_axpy_by_hand() {
+        assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
+        let mut y = [1.0, 1.0];
+        axpy(&mut y, 2.0, &[3.0, -1.0]);
+        assert_eq!(y, [7.0, -1.0]);
+    }
+}

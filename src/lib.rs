@@ -1,0 +1,24 @@
+//! llama2.c's `run.c` in Rust, for the browser (wasm32 + SIMD128) and natively.
+//!
+//! Read it in run.c's order: [`checkpoint`] (config and weights from bytes),
+//! [`kernels`] and [`transformer`] (the forward pass), [`tokenizer`],
+//! [`sampler`], [`generate`] (the generate and chat loops). The `wasm` module
+//! is the only one that knows about JavaScript.
+
+pub mod checkpoint;
+pub mod error;
+pub mod generate;
+pub mod kernels;
+pub mod sampler;
+pub mod tokenizer;
+pub mod transformer;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use checkpoint::{Checkpoint, Config, Header};
+pub use error::{Error, Result};
+pub use generate::{Llama, Step};
+pub use sampler::{Sampler, SamplerParams};
+pub use tokenizer::{TextStream, Tokenizer};
+pub use transformer::Transformer;

@@ -1,0 +1,109 @@
+//! Golden tests: our engine against llama2.c's run.c, token for token.
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::{data, generate_cases, jsonl};
+use llama2_wasm::sampler::SamplerParams;
+use llama2_wasm::{Checkpoint, Llama, TextStream, Tokenizer};
+
+#[test]
+fn every_fp32_generation_matches_run_c() {
+    let cases: Vec<_> = generate_cases().into_iter().filter(|c| !c.model.contains("_q80")).collect();
+    assert!(cases.len() >= 8, "expected the golden fp32 cases, found {}", cases.len());
+    for case in cases {
+        let mut llama = Llama::from_bytes(&data(&case.model), &data(&case.tokenizer)).unwrap();
+        let params = SamplerParams::new(case.temperature, case.topp, case.seed).unwrap();
+        let text = llama.generate(&case.prompt, params, case.steps).unwrap();
+        let label = format!("{} prompt={:?} t={} p={} s={}", case.model, case.prompt, case.temperature, case.topp, case.seed);
+        assert_eq!(llama.tokens(), &case.tokens[..], "tokens differ: {label}");
+        assert_eq!(text, case.stdout, "text differs: {label}");
+    }
+}
+
+#[test]
+fn every_encode_matches_run_c() {
+    let cases: Vec<_> = jsonl("runc_parity.jsonl").into_iter().filter(|c| c["kind"] == "encode").collect();
+    assert!(cases.len() >= 8);
+    for c in cases {
+        let tok = Tokenizer::from_bytes(&data(c["tokenizer"].as_str().unwrap())).unwrap();
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<u32> = c["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        let got = tok.encode(text, c["bos"].as_bool().unwrap(), c["eos"].as_bool().unwrap()).unwrap();
+        assert_eq!(got, want, "encode({text:?}) with {}", c["tokenizer"]);
+    }
+}
+
+#[test]
+fn logits_match_run_c_at_every_prompt_position() {
+    let rows = jsonl("runc_logits_stories260K.jsonl");
+    assert!(!rows.is_empty());
+    let mut t = llama2_wasm::Transformer::new(Checkpoint::from_bytes(&data("stories260K.bin")).unwrap()).unwrap();
+    let mut worst = 0.0f32;
+    for row in rows {
+        let pos = row["pos"].as_u64().unwrap() as usize;
+        let token = row["token"].as_u64().unwrap() as u32;
+        let want: Vec<f32> = row["logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let got = t.forward(token, pos).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            // run.c printed %.6g: allow that rounding plus 1e-4
+            let tol = 1e-4 + w.abs() * 1e-5;
+            assert!((g - w).abs() <= tol, "pos {pos} logit {i}: {g} vs run.c {w}");
+            worst = worst.max((g - w).abs());
+        }
+    }
+    eprintln!("largest logit difference from run.c: {worst:e}");
+}
+
+#[test]
+fn v1_file_loads_the_same_weights_as_v0() {
+    let v0 = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap();
+    let v1 = Checkpoint::from_bytes(&data("stories260K_v1.bin")).unwrap();
+    assert_eq!(v0.header.config, v1.header.config);
+    assert_eq!((v0.header.version, v1.header.version), (0, 1));
+    assert_eq!(v0.weights.wq, v1.weights.wq);
+    assert_eq!(v0.weights.w2, v1.weights.w2);
+    assert_eq!(v0.weights.rms_final_weight, v1.weights.rms_final_weight);
+    assert_eq!(v0.weights.token_embedding_table, v1.weights.token_embedding_table);
+}
+
+/// Byte-fallback tokens split characters: the stream must put them back together.
+#[test]
+fn utf8_streams_whole_characters_across_byte_tokens() {
+    let tok = Tokenizer::from_bytes(&data("tokenizer.bin")).unwrap();
+    let text = "I ♥ 🦙 llamas — naïve";
+    let ids = tok.encode(text, true, false).unwrap();
+    // the llama emoji has no token: it is four <0xXX> byte tokens
+    let bytes: Vec<u32> = "🦙".bytes().map(|b| b as u32 + 3).collect();
+    assert!(ids.windows(4).any(|w| w == &bytes[..]), "{ids:?}");
+    let mut stream = TextStream::new();
+    let mut out = String::new();
+    for pair in ids.windows(2) {
+        let piece = stream.push(tok.decode(pair[0], pair[1]));
+        assert!(!piece.contains('\u{FFFD}'), "a split character leaked as U+FFFD");
+        out.push_str(&piece);
+    }
+    out.push_str(&stream.finish());
+    assert_eq!(out, text);
+}
+
+#[test]
+fn unshared_classifier_and_gqa_run() {
+    // stories260K has GQA (8 heads, 4 kv heads). Make an unshared-classifier
+    // legacy file from it: negative vocab_size and wcls (= the embedding) appended.
+    let mut bytes = data("stories260K.bin");
+    bytes[20..24].copy_from_slice(&(-512i32).to_le_bytes());
+    let c = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap();
+    for f in &c.weights.token_embedding_table {
+        bytes.extend_from_slice(&f.to_le_bytes());
+    }
+    let unshared = Checkpoint::from_bytes(&bytes).unwrap();
+    assert!(!unshared.header.shared_classifier);
+    assert!(unshared.weights.wcls.is_some());
+    let tok = data("tok512.bin");
+    let params = SamplerParams::new(0.0, 0.9, 1).unwrap();
+    let mut a = Llama::new(unshared, Tokenizer::from_bytes(&tok).unwrap()).unwrap();
+    let mut b = Llama::from_bytes(&data("stories260K.bin"), &tok).unwrap();
+    assert_eq!(a.generate("Once", params, 40).unwrap(), b.generate("Once", params, 40).unwrap());
+}
