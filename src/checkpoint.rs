@@ -20,9 +20,10 @@ pub const MAGIC: u32 = 0x616b_3432;
 const LEGACY_HEADER_BYTES: usize = 7 * 4;
 const EXPORT_HEADER_BYTES: usize = 256;
 
-/// Largest address space we can allocate in. wasm32 has 4 GiB; natively we
-/// still refuse absurd headers rather than asking the OS for terabytes.
-pub const ADDRESS_SPACE: u64 = if usize::BITS == 32 { 1 << 32 } else { 1 << 40 };
+/// Most memory a model may need (weights + KV cache + activations). wasm32
+/// addresses 4 GiB in all; natively we still refuse absurd headers rather
+/// than asking the OS for hundreds of gigabytes.
+pub const MEMORY_LIMIT: u64 = if usize::BITS == 32 { 1 << 32 } else { 1 << 36 };
 
 /// The hyperparameters, as in run.c's `Config` (all validated positive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +294,28 @@ pub fn weight_bytes(h: &Header) -> Result<u64> {
     Ok(Sizes::of(h)?.kept_floats()? * 4)
 }
 
+/// Bytes the run state needs (the KV cache dominates), with overflow checks.
+pub fn run_state_bytes(c: &Config) -> Result<u64> {
+    let overflow = || Error::Checkpoint("the header's seq_len and dims overflow the KV cache size".into());
+    // key_cache and value_cache: (layer, seq_len, kv_dim) each
+    let kv = mul(&[c.n_layers, c.seq_len, c.kv_dim(), 2])?;
+    // x, xb, xb2, q (dim); hb, hb2 (hidden_dim); att (n_heads, seq_len); logits; RoPE tables
+    let small = add(&[
+        4 * c.dim as u64,
+        2 * c.hidden_dim as u64,
+        mul(&[c.n_heads, c.seq_len])?,
+        c.vocab_size as u64,
+        c.head_size() as u64,
+    ])?;
+    add(&[kv, small])?.checked_mul(4).ok_or_else(overflow)
+}
+
+/// Number of parameters a header describes (0 if it overflows, which a
+/// loaded checkpoint's header never does).
+pub fn param_count(h: &Header) -> u64 {
+    Sizes::of(h).and_then(|s| s.kept_floats()).unwrap_or(0)
+}
+
 /// Reads consecutive f32 tensors out of a byte source.
 struct TensorReader<'a, S: ?Sized> {
     src: &'a S,
@@ -341,9 +364,11 @@ impl Checkpoint {
         if len != expected {
             return Err(Error::CheckpointSize { actual: len, expected });
         }
-        let bytes = weight_bytes(&header)?;
-        if bytes >= ADDRESS_SPACE {
-            return Err(Error::TooLarge { what: "the weights", bytes });
+        let bytes = weight_bytes(&header)?
+            .checked_add(run_state_bytes(&header.config)?)
+            .ok_or_else(|| Error::Checkpoint("the header's dimensions overflow".into()))?;
+        if bytes >= MEMORY_LIMIT {
+            return Err(Error::TooLarge { what: "this model (weights, KV cache and activations)", bytes });
         }
 
         let s = Sizes::of(&header)?;
@@ -417,8 +442,7 @@ impl Checkpoint {
 
     /// Number of parameters held (the classifier counted once when shared).
     pub fn param_count(&self) -> u64 {
-        // kept_floats cannot fail here: it succeeded while loading
-        Sizes::of(&self.header).and_then(|s| s.kept_floats()).unwrap_or(0)
+        param_count(&self.header)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The Transformer: weights + run state, and the forward pass of run.c.
 
-use crate::checkpoint::{Checkpoint, Config, Weights, ADDRESS_SPACE};
+use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Weights, MEMORY_LIMIT};
 use crate::error::{Error, Result};
 use crate::kernels::{axpy, dot, matmul, rmsnorm, softmax};
 
@@ -21,22 +21,6 @@ pub struct RunState {
     rope_sin: Vec<f32>,        // (head_size / 2,)
 }
 
-/// Bytes the run state needs (KV cache dominates), with overflow checks.
-pub fn run_state_bytes(c: &Config) -> Result<u64> {
-    let too_big = || Error::Checkpoint("the header's seq_len and dims overflow the KV cache size".into());
-    let kv = (c.n_layers as u64)
-        .checked_mul(c.seq_len as u64)
-        .and_then(|v| v.checked_mul(c.kv_dim() as u64))
-        .and_then(|v| v.checked_mul(2))
-        .ok_or_else(too_big)?;
-    let small = 4 * c.dim as u64
-        + 2 * c.hidden_dim as u64
-        + c.n_heads as u64 * c.seq_len as u64
-        + c.vocab_size as u64
-        + c.head_size() as u64;
-    kv.checked_add(small).and_then(|f| f.checked_mul(4)).ok_or_else(too_big)
-}
-
 /// A zeroed buffer, or an error instead of an allocation abort.
 fn zeros(n: usize, what: &'static str) -> Result<Vec<f32>> {
     let mut v = Vec::new();
@@ -48,7 +32,7 @@ fn zeros(n: usize, what: &'static str) -> Result<Vec<f32>> {
 impl RunState {
     pub fn new(c: &Config) -> Result<RunState> {
         let bytes = run_state_bytes(c)?;
-        if bytes >= ADDRESS_SPACE {
+        if bytes >= MEMORY_LIMIT {
             return Err(Error::TooLarge { what: "the KV cache and activations", bytes });
         }
         let kv = c.n_layers * c.seq_len * c.kv_dim();
@@ -71,6 +55,7 @@ impl RunState {
 
 #[derive(Debug, Clone)]
 pub struct Transformer {
+    pub header: Header,
     pub config: Config,
     pub weights: Weights,
     pub state: RunState,
@@ -87,7 +72,12 @@ impl Transformer {
             .step_by(2)
             .map(|head_dim| 1.0 / 10000.0f32.powf(head_dim as f32 / head_size as f32))
             .collect();
-        Ok(Transformer { config, weights: checkpoint.weights, state, rope_freq })
+        Ok(Transformer { header: checkpoint.header, config, weights: checkpoint.weights, state, rope_freq })
+    }
+
+    /// Number of parameters held (the classifier counted once when shared).
+    pub fn param_count(&self) -> u64 {
+        crate::checkpoint::param_count(&self.header)
     }
 
     /// Run one token at one position; returns the logits for the next token.

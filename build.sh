@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# llama2-wasm: set up, build, serve and test.
+#
+#   ./build.sh          set up, build the wasm package, serve the demo (http://localhost:8080)
+#   ./build.sh build    set up and build only
+#   ./build.sh test     set up, build, and run every test (native + headless Chromium)
+#
+# Setup is idempotent: it adds the wasm32 target, installs wasm-bindgen-cli
+# (the version Cargo.lock pins) and wasm-pack with cargo when missing, and for
+# `test` installs Debian's chromium + chromium-driver when missing (as root).
+# Reference models come from ../shared when it exists (the developers' and
+# CI's machines), else from their public download addresses.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$(pwd)
+PORT=${PORT:-8080}
+SHARED=${SHARED:-$ROOT/../shared}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- toolchain
+setup_rust() {
+    command -v cargo >/dev/null || die "cargo not found: install Rust from https://rustup.rs"
+    if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        say "adding the wasm32-unknown-unknown target"
+        rustup target add wasm32-unknown-unknown
+    fi
+    # wasm-pack needs a wasm-bindgen CLI of exactly the library's version; it
+    # cannot always download one, so install it with cargo.
+    local want have
+    want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+    have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+    if [ -n "$want" ] && [ "$have" != "$want" ]; then
+        say "installing wasm-bindgen-cli $want (a few minutes, once)"
+        cargo install wasm-bindgen-cli --version "$want" --force
+    fi
+    if ! command -v wasm-pack >/dev/null; then
+        say "installing wasm-pack (a few minutes, once)"
+        cargo install wasm-pack
+    fi
+}
+
+setup_browser() {
+    if command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v google-chrome >/dev/null; }; then
+        return
+    fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing chromium and chromium-driver"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+    else
+        die "the browser tests need Chrome/Chromium and a matching chromedriver on PATH"
+    fi
+}
+
+# ---------------------------------------------------------------- model files
+# name -> public download address (used when ../shared is absent)
+url_of() {
+    case "$1" in
+        stories260K.bin) echo "https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/stories260K.bin" ;;
+        tok512.bin) echo "https://huggingface.co/karpathy/tinyllamas/resolve/main/stories260K/tok512.bin" ;;
+        tokenizer.bin) echo "https://raw.githubusercontent.com/karpathy/llama2.c/master/tokenizer.bin" ;;
+        *) echo "" ;;
+    esac
+}
+
+fetch_models() {
+    mkdir -p www/models tests/golden
+    if [ -d "$SHARED/models" ]; then
+        cp -u "$SHARED"/models/* www/models/
+        [ -d "$SHARED/golden" ] && cp -u "$SHARED"/golden/* tests/golden/
+        chmod -R u+w www/models tests/golden
+        return
+    fi
+    for f in stories260K.bin tok512.bin tokenizer.bin; do
+        [ -s "www/models/$f" ] && continue
+        say "downloading $f"
+        curl -fL --retry 3 -o "www/models/$f.part" "$(url_of "$f")" && mv "www/models/$f.part" "www/models/$f" \
+            || die "could not download $f; put it in www/models/ yourself"
+    done
+}
+
+# ---------------------------------------------------------------- build
+build_wasm() {
+    say "building the wasm package (SIMD128, release) into www/pkg"
+    wasm-pack build --release --target web --out-dir www/pkg --no-typescript --no-pack
+}
+
+serve() {
+    command -v python3 >/dev/null || die "serving needs python3 (or serve www/ with any static server)"
+    say "serving the demo at http://localhost:$PORT  (Ctrl-C to stop)"
+    exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www
+}
+
+run_tests() {
+    say "native tests (cargo test --release)"
+    cargo test --release
+    say "browser tests (wasm-pack test --headless --chrome)"
+    wasm-pack test --headless --chrome --release
+}
+
+cmd=${1:-serve}
+case "$cmd" in
+    serve) setup_rust; fetch_models; build_wasm; serve ;;
+    build) setup_rust; fetch_models; build_wasm ;;
+    test) setup_rust; setup_browser; fetch_models; build_wasm; run_tests ;;
+    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test])" ;;
+esac

@@ -1,0 +1,155 @@
+//! The JavaScript face of the engine: a thin `Model` class over [`Llama`].
+//!
+//! This is the only module that knows about JS. Every fallible call returns
+//! `Result<_, JsError>`, so a bad file or a call in the wrong order becomes a
+//! JS `Error` with the engine's message; nothing here can panic on input
+//! (a panic would kill the wasm instance and the model loaded in it).
+
+use js_sys::{Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+use crate::checkpoint::{run_state_bytes, weight_bytes, ByteSource, Checkpoint};
+use crate::error::Error;
+use crate::generate::Llama;
+use crate::sampler::SamplerParams;
+use crate::tokenizer::Tokenizer;
+
+/// A JS `Uint8Array` as a checkpoint source: tensors are copied straight from
+/// JS memory in chunks, so the file never exists twice inside wasm memory.
+struct JsBytes<'a>(&'a Uint8Array);
+
+impl ByteSource for JsBytes<'_> {
+    fn byte_len(&self) -> u64 {
+        self.0.length() as u64
+    }
+    fn read_into(&self, offset: u64, dst: &mut [u8]) {
+        let start = offset as u32;
+        self.0.subarray(start, start + dst.len() as u32).copy_to(dst);
+    }
+}
+
+/// JS numbers are f64; seeds must survive the round trip exactly.
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0; // 2^53 - 1
+
+fn seed_from_js(seed: f64) -> Result<u64, Error> {
+    if !(seed.is_finite() && seed.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&seed)) {
+        return Err(Error::Argument(format!(
+            "seed {seed} must be a whole number from 0 to 2^53 - 1 (0 = random)"
+        )));
+    }
+    Ok(seed as u64)
+}
+
+fn steps_from_js(steps: f64) -> Result<i64, Error> {
+    if steps.is_nan() {
+        return Err(Error::Argument("steps is NaN; use 0 for the model's seq_len".into()));
+    }
+    // like run.c's atoi: fractions truncate; negative and huge values are clamped later
+    Ok(steps as i64)
+}
+
+fn set(obj: &Object, key: &str, value: JsValue) -> Result<(), JsError> {
+    Reflect::set(obj, &JsValue::from_str(key), &value)
+        .map(|_| ())
+        .map_err(|_| JsError::new("could not build the config object"))
+}
+
+/// A loaded model: construct it from the checkpoint and tokenizer bytes,
+/// `start()` a generation, then call `step()` until it returns `undefined`.
+#[wasm_bindgen]
+pub struct Model {
+    llama: Llama,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// `new Model(checkpoint, tokenizer)`: both `Uint8Array`s. Throws an
+    /// `Error` with a readable message when either is invalid or they do not
+    /// belong together.
+    #[wasm_bindgen(constructor)]
+    pub fn new(checkpoint: &Uint8Array, tokenizer: &Uint8Array) -> Result<Model, JsError> {
+        console_error_panic_hook::set_once();
+        let checkpoint = Checkpoint::from_source(&JsBytes(checkpoint))?;
+        let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
+        Ok(Model { llama: Llama::new(checkpoint, tokenizer)? })
+    }
+
+    /// Reset and start a new generation, run.c's `generate` loop: `steps`
+    /// counts the prompt tokens too; 0 means seq_len. Out-of-range values are
+    /// clamped as run.c clamps them (temperature < 0 → 0, topp outside
+    /// [0, 1] → 0.9, steps < 0 or > seq_len → seq_len); seed 0 draws one.
+    pub fn start(&mut self, prompt: &str, temperature: f64, topp: f64, seed: f64, steps: f64) -> Result<(), JsError> {
+        let params = SamplerParams::new(temperature, topp, seed_from_js(seed)?)?;
+        self.llama.start(prompt, params, steps_from_js(steps)?)?;
+        Ok(())
+    }
+
+    /// The next piece of text (possibly `""` while a UTF-8 character is
+    /// incomplete), or `undefined` when the generation is finished.
+    pub fn step(&mut self) -> Result<Option<String>, JsError> {
+        Ok(self.llama.step()?.map(|s| s.text))
+    }
+
+    /// BOS followed by every token produced so far (a copy).
+    pub fn tokens(&self) -> Vec<u32> {
+        self.llama.tokens().to_vec()
+    }
+
+    /// The seed of the current generation (the drawn one when 0 was asked).
+    #[wasm_bindgen(getter)]
+    pub fn seed(&self) -> f64 {
+        self.llama.params().seed as f64
+    }
+
+    /// The header as a plain object: the seven fields, `version` (0 legacy,
+    /// 1 export), `shared_classifier`, and sizes for display.
+    pub fn config(&self) -> Result<JsValue, JsError> {
+        let t = &self.llama.transformer;
+        let c = &t.config;
+        let o = Object::new();
+        for (key, value) in [
+            ("dim", c.dim),
+            ("hidden_dim", c.hidden_dim),
+            ("n_layers", c.n_layers),
+            ("n_heads", c.n_heads),
+            ("n_kv_heads", c.n_kv_heads),
+            ("vocab_size", c.vocab_size),
+            ("seq_len", c.seq_len),
+        ] {
+            set(&o, key, JsValue::from_f64(value as f64))?;
+        }
+        set(&o, "version", JsValue::from_f64(t.header.version as f64))?;
+        set(&o, "shared_classifier", JsValue::from_bool(t.header.shared_classifier))?;
+        set(&o, "params", JsValue::from_f64(t.param_count() as f64))?;
+        set(&o, "weight_bytes", JsValue::from_f64(weight_bytes(&t.header).unwrap_or(0) as f64))?;
+        set(&o, "state_bytes", JsValue::from_f64(run_state_bytes(c).unwrap_or(0) as f64))?;
+        set(&o, "kernels", JsValue::from_str(crate::kernels::KERNELS))?;
+        Ok(o.into())
+    }
+
+    /// run.c's `encode(text, bos=1, eos=0)`, for inspection.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, JsError> {
+        Ok(self.llama.tokenizer.encode(text, true, false)?)
+    }
+
+    /// Start run.c's chat loop (Llama-2 `[INST]` template); then `chatUser`
+    /// for each user message and `step()` until `undefined` ends the turn.
+    #[wasm_bindgen(js_name = startChat)]
+    pub fn start_chat(&mut self, system_prompt: &str, temperature: f64, topp: f64, seed: f64, steps: f64) -> Result<(), JsError> {
+        let params = SamplerParams::new(temperature, topp, seed_from_js(seed)?)?;
+        self.llama.start_chat(system_prompt, params, steps_from_js(steps)?)?;
+        Ok(())
+    }
+
+    /// The user's next chat message.
+    #[wasm_bindgen(js_name = chatUser)]
+    pub fn chat_user(&mut self, message: &str) -> Result<(), JsError> {
+        Ok(self.llama.chat_user(message)?)
+    }
+
+    /// Is a generation (or a chat with steps left) running?
+    #[wasm_bindgen(getter)]
+    pub fn running(&self) -> bool {
+        self.llama.is_running()
+    }
+}

@@ -1,0 +1,127 @@
+//! Every bad input gets its own specific, readable error (never a panic).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use common::data;
+use llama2_wasm::sampler::SamplerParams;
+use llama2_wasm::{Checkpoint, Llama, Tokenizer};
+
+fn legacy(fields: [i32; 7]) -> Vec<u8> {
+    fields.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// An export-format header: magic, version, 7 fields, shared byte, padding to 256.
+fn export(version: i32, fields: [i32; 7], shared: u8) -> Vec<u8> {
+    let mut b = 0x616b_3432u32.to_le_bytes().to_vec();
+    b.extend_from_slice(&version.to_le_bytes());
+    b.extend(fields.iter().flat_map(|x| x.to_le_bytes()));
+    b.push(shared);
+    b.resize(256, 0);
+    b
+}
+
+/// Random bytes (xorshift) for the "not a model at all" cases.
+fn noise(n: usize) -> Vec<u8> {
+    let mut s = 0x9E3779B97F4A7C15u64;
+    (0..n).map(|_| llama2_wasm::sampler::random_u32(&mut s) as u8).collect()
+}
+
+fn with_body(mut header: Vec<u8>, floats: usize) -> Vec<u8> {
+    header.resize(header.len() + floats * 4, 0);
+    header
+}
+
+#[test]
+fn bad_checkpoints_each_get_their_own_message() {
+    let good = data("stories260K.bin");
+    let v1 = data("stories260K_v1.bin");
+    let mut one_extra = good.clone();
+    one_extra.push(0);
+    let mut v1_short_header = v1.clone();
+    v1_short_header.truncate(100);
+    let mut v1_bad_shared = v1.clone();
+    v1_bad_shared[36] = 7;
+
+    let table: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        ("empty file", vec![], &["only 0 bytes", "too short"]),
+        ("truncated by one byte", good[..good.len() - 1].to_vec(), &["1,056,539", "1,056,540"]),
+        ("one byte too many", one_extra, &["1,056,541", "1,056,540"]),
+        ("export header cut short", v1_short_header, &["256-byte header"]),
+        ("unknown export version", export(3, [64, 172, 5, 8, 4, 512, 512], 1), &["version 3"]),
+        ("int8 (export version 2)", data("stories260K_q80.bin"), &["int8 checkpoints are not supported yet"]),
+        ("bad shared-classifier byte", v1_bad_shared, &["shared-classifier byte is 7"]),
+        ("zero dim", legacy([0, 172, 5, 8, 4, 512, 512]), &["dim is 0"]),
+        ("negative layers", legacy([64, 172, -5, 8, 4, 512, 512]), &["n_layers is -5"]),
+        ("zero seq_len", legacy([64, 172, 5, 8, 4, 512, 0]), &["seq_len is 0"]),
+        ("n_heads not dividing dim", legacy([64, 172, 5, 6, 6, 512, 512]), &["dim 64 is not divisible by n_heads 6"]),
+        ("n_kv_heads not dividing n_heads", legacy([64, 172, 5, 8, 3, 512, 512]), &["n_heads 8 is not a multiple of n_kv_heads 3"]),
+        ("more kv heads than heads", legacy([64, 172, 5, 8, 16, 512, 512]), &["n_heads 8 is not a multiple of n_kv_heads 16"]),
+        ("odd head size", legacy([24, 172, 5, 8, 8, 512, 512]), &["head size 3"]),
+        ("huge dims (2^31 - 1)", legacy([1 << 30, i32::MAX, i32::MAX, 1, 1, i32::MAX, i32::MAX]), &["overflow"]),
+        ("huge but consistent-looking dims", legacy([1 << 20, 1 << 20, 1, 2, 2, 32000, 256]), &["header needs"]),
+        (
+            "KV cache beyond what can be held",
+            // a valid tiny v1 file (504 floats of weights) whose seq_len asks for a 128 GiB KV cache
+            with_body(export(1, [8, 8, 1, 1, 1, 4, i32::MAX], 1), 4 * 8 + 3 * 8 + 4 * 64 + 3 * 64),
+            &["KV cache", "would need"],
+        ),
+        ("random bytes", noise(4096), &["invalid checkpoint"]),
+        ("a tokenizer given as checkpoint", data("tok512.bin"), &["invalid checkpoint"]),
+    ];
+    for (what, bytes, expected) in table {
+        let err = match Checkpoint::from_bytes(&bytes) {
+            Ok(_) => panic!("{what}: loaded without error"),
+            Err(e) => e.to_string(),
+        };
+        for needle in expected {
+            assert!(err.contains(needle), "{what}: message {err:?} lacks {needle:?}");
+        }
+        eprintln!("{what:<35} -> {err}");
+    }
+}
+
+#[test]
+fn bad_tokenizers_each_get_their_own_message() {
+    let tok = data("tok512.bin");
+    let mut bad_len = tok.clone();
+    bad_len[8..12].copy_from_slice(&(-3i32).to_le_bytes()); // first token's length
+    let table: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        ("empty", vec![], &["too short"]),
+        ("zero max_token_length", vec![0, 0, 0, 0], &["max_token_length is 0"]),
+        ("header only", tok[..4].to_vec(), &["no tokens"]),
+        ("truncated mid-token", tok[..101].to_vec(), &["truncated"]),
+        ("truncated by one byte", tok[..tok.len() - 1].to_vec(), &["truncated"]),
+        ("negative token length", bad_len, &["claims -3 bytes"]),
+        ("random bytes", noise(4096), &["invalid tokenizer"]),
+        ("a checkpoint given as tokenizer", data("stories260K.bin"), &["invalid tokenizer"]),
+    ];
+    for (what, bytes, expected) in table {
+        let err = match Tokenizer::from_bytes(&bytes) {
+            Ok(_) => panic!("{what}: loaded without error"),
+            Err(e) => e.to_string(),
+        };
+        for needle in expected {
+            assert!(err.contains(needle), "{what}: message {err:?} lacks {needle:?}");
+        }
+        eprintln!("{what:<35} -> {err}");
+    }
+}
+
+#[test]
+fn tokenizer_of_the_wrong_size_names_both_sizes() {
+    let err = Llama::from_bytes(&data("stories260K.bin"), &data("tokenizer.bin")).err().unwrap().to_string();
+    assert!(err.contains("32,000") && err.contains("512"), "{err}");
+}
+
+#[test]
+fn calls_in_the_wrong_order_are_errors() {
+    let mut llama = Llama::from_bytes(&data("stories260K.bin"), &data("tok512.bin")).unwrap();
+    assert!(llama.step().unwrap_err().to_string().contains("start"));
+    assert!(llama.chat_user("hi").unwrap_err().to_string().contains("start_chat"));
+    // a prompt longer than seq_len: generation stops at seq_len, as run.c does
+    let long = "Once upon a time ".repeat(200);
+    let params = SamplerParams::new(0.0, 0.9, 1).unwrap();
+    llama.generate(&long, params, 0).unwrap();
+    assert_eq!(llama.tokens().len(), 512 + 1);
+}

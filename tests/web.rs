@@ -1,0 +1,163 @@
+//! Browser tests: the `Model` class as JavaScript sees it, running the
+//! SIMD128 kernels, against run.c's golden outputs.
+//! Run with `wasm-pack test --headless --chrome` (after ./build.sh copied the
+//! reference files into www/models and tests/golden).
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::Uint8Array;
+use llama2_wasm::kernels::scalar;
+use llama2_wasm::wasm::Model;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const STORIES260K: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/stories260K.bin"));
+const STORIES260K_V1: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/stories260K_v1.bin"));
+const TOK512: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/tok512.bin"));
+const GOLDEN: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/runc_parity.jsonl"));
+
+fn js(bytes: &[u8]) -> Uint8Array {
+    Uint8Array::from(bytes)
+}
+
+fn model_file(name: &str) -> &'static [u8] {
+    match name {
+        "stories260K.bin" => STORIES260K,
+        "stories260K_v1.bin" => STORIES260K_V1,
+        "tok512.bin" => TOK512,
+        other => panic!("no embedded file {other}"),
+    }
+}
+
+/// The message of the JS Error a call threw.
+fn message(e: wasm_bindgen::JsError) -> String {
+    let v: JsValue = e.into();
+    v.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+fn generation_matches_run_c_through_the_model_class() {
+    let mut n = 0;
+    for line in GOLDEN.lines().filter(|l| !l.trim().is_empty()) {
+        let c: serde_json::Value = serde_json::from_str(line).unwrap();
+        let model_name = c["model"].as_str().unwrap_or("");
+        if c["kind"] != "generate" || model_name.contains("_q80") {
+            continue;
+        }
+        let mut model = Model::new(&js(model_file(model_name)), &js(model_file(c["tokenizer"].as_str().unwrap()))).unwrap();
+        model
+            .start(
+                c["prompt"].as_str().unwrap(),
+                c["temperature"].as_f64().unwrap(),
+                c["topp"].as_f64().unwrap(),
+                c["seed"].as_f64().unwrap(),
+                c["steps"].as_f64().unwrap(),
+            )
+            .unwrap();
+        let mut text = String::new();
+        while let Some(piece) = model.step().unwrap() {
+            text.push_str(&piece);
+        }
+        let want: Vec<u32> = c["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        assert_eq!(model.tokens(), want, "tokens differ for {line}");
+        assert_eq!(text, c["stdout"].as_str().unwrap());
+        n += 1;
+    }
+    assert!(n >= 8, "only {n} golden cases ran");
+}
+
+#[wasm_bindgen_test]
+fn config_reports_the_header() {
+    let model = Model::new(&js(STORIES260K_V1), &js(TOK512)).unwrap();
+    let cfg = model.config().unwrap();
+    let get = |k: &str| js_sys::Reflect::get(&cfg, &JsValue::from_str(k)).unwrap();
+    assert_eq!(get("dim").as_f64(), Some(64.0));
+    assert_eq!(get("n_kv_heads").as_f64(), Some(4.0));
+    assert_eq!(get("vocab_size").as_f64(), Some(512.0));
+    assert_eq!(get("version").as_f64(), Some(1.0));
+    assert_eq!(get("shared_classifier").as_bool(), Some(true));
+    assert_eq!(get("kernels").as_string().as_deref(), Some("simd128"));
+}
+
+#[wasm_bindgen_test]
+fn bad_inputs_throw_readable_errors() {
+    let truncated = &STORIES260K[..STORIES260K.len() - 1];
+    let msg = message(Model::new(&js(truncated), &js(TOK512)).err().unwrap());
+    assert!(msg.contains("1,056,539") && msg.contains("1,056,540"), "{msg}");
+    let msg = message(Model::new(&js(&[]), &js(TOK512)).err().unwrap());
+    assert!(msg.contains("too short"), "{msg}");
+    let msg = message(Model::new(&js(STORIES260K), &js(&TOK512[..101])).err().unwrap());
+    assert!(msg.contains("truncated"), "{msg}");
+
+    let mut model = Model::new(&js(STORIES260K), &js(TOK512)).unwrap();
+    let msg = message(model.step().err().unwrap());
+    assert!(msg.contains("start"), "{msg}");
+    let msg = message(model.start("", 1.0, 0.9, f64::NAN, 10.0).err().unwrap());
+    assert!(msg.contains("seed"), "{msg}");
+    let msg = message(model.start("", f64::NAN, 0.9, 1.0, 10.0).err().unwrap());
+    assert!(msg.contains("temperature"), "{msg}");
+    // the model still works after the errors
+    model.start("Once", 0.0, 0.9, 1.0, 5.0).unwrap();
+    let mut steps = 0;
+    while model.step().unwrap().is_some() {
+        steps += 1;
+    }
+    // steps = 5 forward passes: BOS plus five tokens
+    assert_eq!(steps, 5);
+    assert_eq!(model.tokens().len(), 6);
+}
+
+#[wasm_bindgen_test]
+fn seed_zero_draws_a_random_seed_and_reports_it() {
+    let mut model = Model::new(&js(STORIES260K), &js(TOK512)).unwrap();
+    model.start("", 1.0, 0.9, 0.0, 20.0).unwrap();
+    let seed = model.seed();
+    assert!(seed >= 1.0 && seed <= 9_007_199_254_740_991.0);
+    while model.step().unwrap().is_some() {}
+    let first = model.tokens();
+    // the reported seed reproduces the run
+    model.start("", 1.0, 0.9, seed, 20.0).unwrap();
+    while model.step().unwrap().is_some() {}
+    assert_eq!(model.tokens(), first);
+}
+
+/// Pseudo-random test vectors (xorshift, no dependency).
+fn vector(n: usize, seed: &mut u64) -> Vec<f32> {
+    (0..n).map(|_| llama2_wasm::sampler::random_f32(seed) * 2.0 - 1.0).collect()
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-5 * (1.0 + y.abs()), "{what}[{i}]: simd {x} vs scalar {y}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn simd_kernels_agree_with_scalar() {
+    use llama2_wasm::kernels::simd128;
+    let mut s = 7u64;
+    // sizes with and without tails (not multiples of 4, 8, or of the row block)
+    for &(d, n) in &[(1, 1), (3, 5), (4, 4), (7, 9), (64, 64), (172, 64), (64, 172), (33, 288), (768, 288)] {
+        let w = vector(d * n, &mut s);
+        let x = vector(n, &mut s);
+        let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+        simd128::matmul(&mut a, &x, &w);
+        scalar::matmul(&mut b, &x, &w);
+        assert_close(&a, &b, &format!("matmul {d}x{n}"));
+
+        let y = vector(n, &mut s);
+        assert_close(&[simd128::dot(&x, &y)], &[scalar::dot(&x, &y)], "dot");
+
+        let (mut ya, mut yb) = (y.clone(), y.clone());
+        simd128::axpy(&mut ya, 0.37, &x);
+        scalar::axpy(&mut yb, 0.37, &x);
+        assert_close(&ya, &yb, "axpy");
+
+        let (mut oa, mut ob) = (vec![0.0; n], vec![0.0; n]);
+        simd128::rmsnorm(&mut oa, &x, &y);
+        scalar::rmsnorm(&mut ob, &x, &y);
+        assert_close(&oa, &ob, "rmsnorm");
+    }
+}
