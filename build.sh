@@ -11,6 +11,7 @@
 # Reference models come from ../shared when it exists (the developers' and
 # CI's machines), else from their public download addresses.
 set -euo pipefail
+shopt -s lastpipe
 cd "$(dirname "$0")"
 ROOT=$(pwd)
 PORT=${PORT:-8080}
@@ -94,11 +95,25 @@ serve() {
     exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www
 }
 
+# Sum cargo's "test result" lines of a log into "N passed, M failed".
+count_results() {
+    awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+         END { printf "%d %d\n", p, f }' "$1"
+}
+
 run_tests() {
+    local log status=0 passed=0 failed=0 p f
+    log=$(mktemp)
     say "native tests (cargo test --release)"
-    cargo test --release
+    cargo test --release 2>&1 | tee "$log" || status=1
+    read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     say "browser tests (wasm-pack test --headless --chrome)"
-    wasm-pack test --headless --chrome --release
+    wasm-pack test --headless --chrome --release -- --test web 2>&1 | tee "$log" || status=1
+    read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
+    rm -f "$log"
+    [ "$status" = 0 ] || failed=$((failed > 0 ? failed : 1))
+    echo "tests: $passed passed, $failed failed"
+    return "$status"
 }
 
 cmd=${1:-serve}

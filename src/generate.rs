@@ -168,6 +168,9 @@ impl Llama {
         let Mode::Chat(c) = &mut self.mode else {
             return Err(Error::State("not in a chat: call start_chat first"));
         };
+        if c.pos >= c.steps {
+            return Err(Error::State("the chat has used all its steps: start a new one"));
+        }
         if !c.user_turn {
             return Err(Error::State("the assistant is still answering: step until the turn ends"));
         }

@@ -158,28 +158,35 @@ fn sample_topp(probabilities: &[f32], topp: f32, probindex: &mut [ProbIndex], co
             n0 += 1;
         }
     }
+    if n0 == 0 {
+        // only possible with NaN probabilities (a broken checkpoint) or a
+        // one-token vocabulary; run.c would read past its buffer here
+        return sample_argmax(probabilities);
+    }
     let kept = &mut probindex[..n0];
     // descending; stable, so equal probabilities keep index order
     kept.sort_by(|a, b| b.prob.partial_cmp(&a.prob).unwrap_or(std::cmp::Ordering::Equal));
 
+    // truncate the list where cumulative probability exceeds topp
     let mut cumulative_prob = 0.0f32;
-    let mut last_idx = n0.saturating_sub(1);
+    let mut last_idx = n0 - 1; // in case of rounding errors consider all elements
     for (i, pi) in kept.iter().enumerate() {
         cumulative_prob += pi.prob;
         if cumulative_prob > topp {
             last_idx = i;
-            break;
+            break; // we've exceeded topp by including last_idx
         }
     }
+    // sample from the truncated list
     let r = coin * cumulative_prob;
     let mut cdf = 0.0f32;
-    for pi in &kept[..=last_idx.min(n0.saturating_sub(1))] {
+    for pi in &kept[..=last_idx] {
         cdf += pi.prob;
         if r < cdf {
             return pi.index;
         }
     }
-    kept.get(last_idx).map_or(0, |pi| pi.index)
+    kept[last_idx].index // in case of rounding errors
 }
 
 #[cfg(test)]
@@ -226,5 +233,10 @@ mod tests {
         // r = coin * 0.9; coin 0.5 -> r 0.45 < 0.6 -> idx 1; coin 0.9 -> 0.81 -> idx 3
         assert_eq!(sample_topp(&probs, 0.8, &mut buf, 0.5), 1);
         assert_eq!(sample_topp(&probs, 0.8, &mut buf, 0.9), 3);
+        // NaN probabilities (a broken checkpoint) must not panic
+        let nan = [f32::NAN; 4];
+        assert_eq!(sample_topp(&nan, 0.8, &mut buf, 0.5), 0);
+        let mut one = vec![ProbIndex::default(); 1];
+        assert_eq!(sample_topp(&[1.0], 0.8, &mut one, 0.5), 0);
     }
 }

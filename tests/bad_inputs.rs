@@ -125,3 +125,25 @@ fn calls_in_the_wrong_order_are_errors() {
     llama.generate(&long, params, 0).unwrap();
     assert_eq!(llama.tokens().len(), 512 + 1);
 }
+
+#[test]
+fn chat_feeds_the_llama2_template_then_answers_until_out_of_steps() {
+    let tok = data("tok512.bin");
+    let mut llama = Llama::from_bytes(&data("stories260K.bin"), &tok).unwrap();
+    let params = SamplerParams::new(0.0, 0.9, 1).unwrap();
+    llama.start_chat("be kind", params, 60).unwrap();
+    llama.chat_user("Tell me a story").unwrap();
+    let mut text = String::new();
+    while let Some(step) = llama.step().unwrap() {
+        text.push_str(&step.text);
+    }
+    let want = llama
+        .tokenizer
+        .encode("[INST] <<SYS>>\nbe kind\n<</SYS>>\n\nTell me a story [/INST]", true, false)
+        .unwrap();
+    assert_eq!(&llama.tokens()[..want.len()], &want[..], "the rendered template is fed first");
+    assert_eq!(llama.tokens().len(), 60, "one forward per step until the steps run out");
+    assert!(!text.is_empty());
+    assert!(!llama.is_running());
+    assert!(llama.chat_user("more").unwrap_err().to_string().contains("all its steps"));
+}
