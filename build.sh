@@ -3,7 +3,8 @@
 #
 #   ./build.sh          set up, build the wasm package, serve the demo (http://localhost:8080)
 #   ./build.sh build    set up and build only
-#   ./build.sh test     set up, build, and run every test (native + headless Chromium)
+#   ./build.sh test     set up, build, and run every test (native, wasm in headless
+#                       Chromium, and the demo page end to end)
 #
 # Setup is idempotent: it adds the wasm32 target, installs wasm-bindgen-cli
 # (the version Cargo.lock pins) and wasm-pack with cargo when missing, and for
@@ -56,6 +57,23 @@ setup_browser() {
     fi
 }
 
+setup_node() {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            say "installing nodejs and npm"
+            apt-get update -q
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
+        else
+            die "the page tests need Node.js and npm on PATH"
+        fi
+    fi
+    # playwright-core drives the system's Chromium; it downloads no browser
+    if [ ! -d tests/e2e/node_modules/playwright-core ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules ]; then
+        say "installing the page tests' npm packages (playwright-core)"
+        (cd tests/e2e && npm ci --no-audit --no-fund)
+    fi
+}
+
 # ---------------------------------------------------------------- model files
 # name -> public download address (used when ../shared is absent)
 url_of() {
@@ -95,9 +113,12 @@ serve() {
     exec python3 -m http.server "$PORT" --bind 127.0.0.1 --directory www
 }
 
-# Sum cargo's "test result" lines of a log into "N passed, M failed".
+# Sum a log's test counts into "N M" (passed, failed): cargo's "test result"
+# lines and node's "# pass N" / "# fail N".
 count_results() {
     awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+         /^# pass [0-9]+$/ { p += $3 }
+         /^# fail [0-9]+$/ { f += $3 }
          END { printf "%d %d\n", p, f }' "$1"
 }
 
@@ -110,6 +131,9 @@ run_tests() {
     say "browser tests (wasm-pack test --headless --chrome)"
     wasm-pack test --headless --chrome --release -- --test web 2>&1 | tee "$log" || status=1
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
+    say "page tests (headless Chromium via playwright-core; screenshots in tests/e2e/out)"
+    (cd tests/e2e && node --test --test-concurrency=1) 2>&1 | tee "$log" || status=1
+    read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     rm -f "$log"
     [ "$status" = 0 ] || failed=$((failed > 0 ? failed : 1))
     echo "tests: $passed passed, $failed failed"
@@ -120,6 +144,6 @@ cmd=${1:-serve}
 case "$cmd" in
     serve) setup_rust; fetch_models; build_wasm; serve ;;
     build) setup_rust; fetch_models; build_wasm ;;
-    test) setup_rust; setup_browser; fetch_models; build_wasm; run_tests ;;
+    test) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; run_tests ;;
     *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test])" ;;
 esac

@@ -310,6 +310,33 @@ pub fn run_state_bytes(c: &Config) -> Result<u64> {
     add(&[kv, small])?.checked_mul(4).ok_or_else(overflow)
 }
 
+/// Everything that can be checked from the first 256 bytes and the file's
+/// length: a valid header, the exact length it implies, and memory that fits.
+/// The page calls this before reading a large file at all.
+pub fn check(head: &[u8], file_len: u64) -> Result<Header> {
+    let header = parse_header(head)?;
+    let expected = expected_file_size(&header)?;
+    if file_len != expected {
+        return Err(Error::CheckpointSize { actual: file_len, expected });
+    }
+    let bytes = memory_needed(&header)?;
+    if bytes >= MEMORY_LIMIT {
+        return Err(Error::TooLarge { what: "this model (weights, KV cache and activations)", bytes });
+    }
+    Ok(header)
+}
+
+/// Bytes a loaded model occupies: weights plus run state.
+pub fn memory_needed(h: &Header) -> Result<u64> {
+    add(&[weight_bytes(h)?, run_state_bytes(&h.config)?])
+}
+
+/// Does this look like a checkpoint at all (magic, or a plausible legacy
+/// header)? Used to tell dropped files apart by content, not by name.
+pub fn looks_like_checkpoint(head: &[u8]) -> bool {
+    head.len() >= 4 && i32_at(head, 0) as u32 == MAGIC || parse_header(head).is_ok()
+}
+
 /// Number of parameters a header describes (0 if it overflows, which a
 /// loaded checkpoint's header never does).
 pub fn param_count(h: &Header) -> u64 {
@@ -359,17 +386,8 @@ impl Checkpoint {
         let len = src.byte_len();
         let mut head = vec![0u8; len.min(EXPORT_HEADER_BYTES as u64) as usize];
         src.read_into(0, &mut head);
-        let header = parse_header(&head)?;
+        let header = check(&head, len)?;
         let expected = expected_file_size(&header)?;
-        if len != expected {
-            return Err(Error::CheckpointSize { actual: len, expected });
-        }
-        let bytes = weight_bytes(&header)?
-            .checked_add(run_state_bytes(&header.config)?)
-            .ok_or_else(|| Error::Checkpoint("the header's dimensions overflow".into()))?;
-        if bytes >= MEMORY_LIMIT {
-            return Err(Error::TooLarge { what: "this model (weights, KV cache and activations)", bytes });
-        }
 
         let s = Sizes::of(&header)?;
         let header_bytes = if header.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES };

@@ -118,6 +118,27 @@ impl Llama {
         &self.tokens
     }
 
+    /// Swap in another tokenizer of the same vocabulary size.
+    pub fn set_tokenizer(&mut self, tokenizer: Tokenizer) -> Result<()> {
+        let vocab_size = self.transformer.config.vocab_size;
+        if tokenizer.vocab_size() != vocab_size {
+            return Err(Error::VocabMismatch { tokenizer: tokenizer.vocab_size(), checkpoint: vocab_size });
+        }
+        self.tokenizer = tokenizer;
+        self.mode = Mode::Idle;
+        self.tokens.clear();
+        Ok(())
+    }
+
+    /// How many tokens the current generation's prompt has (BOS included);
+    /// the steps before that many are prefill, not sampling.
+    pub fn prompt_len(&self) -> usize {
+        match &self.mode {
+            Mode::Generate(g) => g.prompt_tokens.len(),
+            _ => 0,
+        }
+    }
+
     /// Is a generation or chat loop running (not finished)?
     pub fn is_running(&self) -> bool {
         match &self.mode {

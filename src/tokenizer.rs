@@ -85,6 +85,25 @@ impl Tokenizer {
         Ok(Tokenizer { vocab, scores, lookup, max_token_length: max_token_length as usize })
     }
 
+    /// Does this look like the start of a `tokenizer.bin`: a small positive
+    /// max_token_length, then a few (score, len, bytes) entries that parse?
+    pub fn looks_like(head: &[u8]) -> bool {
+        let i32_at = |at: usize| head.get(at..at + 4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        let Some(max) = i32_at(0) else { return false };
+        if !(1..=1024).contains(&max) {
+            return false;
+        }
+        let mut at = 4;
+        for _ in 0..4 {
+            let (Some(score), Some(len)) = (i32_at(at), i32_at(at + 4)) else { return at > 4 };
+            if f32::from_bits(score as u32).is_nan() || len < 0 || len > max {
+                return false;
+            }
+            at += 8 + len as usize;
+        }
+        true
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.vocab.len()
     }

@@ -8,7 +8,7 @@
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::checkpoint::{run_state_bytes, weight_bytes, ByteSource, Checkpoint};
+use crate::checkpoint::{self, run_state_bytes, weight_bytes, ByteSource, Checkpoint};
 use crate::error::Error;
 use crate::generate::Llama;
 use crate::sampler::SamplerParams;
@@ -147,9 +147,61 @@ impl Model {
         Ok(self.llama.chat_user(message)?)
     }
 
+    /// Replace the tokenizer (same vocabulary size), keeping the weights.
+    #[wasm_bindgen(js_name = setTokenizer)]
+    pub fn set_tokenizer(&mut self, tokenizer: &Uint8Array) -> Result<(), JsError> {
+        let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
+        Ok(self.llama.set_tokenizer(tokenizer)?)
+    }
+
+    /// Number of tokens so far (BOS included): `tokens().length` without the copy.
+    #[wasm_bindgen(getter, js_name = tokenCount)]
+    pub fn token_count(&self) -> usize {
+        self.llama.tokens().len()
+    }
+
+    /// Number of prompt tokens of the current generation (BOS included);
+    /// tokens beyond these were sampled.
+    #[wasm_bindgen(getter, js_name = promptLength)]
+    pub fn prompt_length(&self) -> usize {
+        self.llama.prompt_len()
+    }
+
     /// Is a generation (or a chat with steps left) running?
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> bool {
         self.llama.is_running()
     }
+}
+
+/// What a file is, from its first bytes (256 are enough) and its size, before
+/// reading the rest: `{ kind: "checkpoint" | "tokenizer" | "unknown", error?,
+/// version?, vocab_size?, memory_bytes? }`. A checkpoint whose header is
+/// invalid, whose size does not match, or which cannot fit in memory has
+/// `error` set, so a page can refuse it without reading gigabytes.
+#[wasm_bindgen(js_name = fileInfo)]
+pub fn file_info(head: &Uint8Array, size: f64) -> Result<JsValue, JsError> {
+    let head = head.to_vec();
+    let o = Object::new();
+    let size = if size.is_finite() && size >= 0.0 { size as u64 } else { 0 };
+    if checkpoint::looks_like_checkpoint(&head) {
+        set(&o, "kind", "checkpoint".into())?;
+        match checkpoint::check(&head, size) {
+            Ok(h) => {
+                set(&o, "version", JsValue::from_f64(h.version as f64))?;
+                set(&o, "vocab_size", JsValue::from_f64(h.config.vocab_size as f64))?;
+                let bytes = checkpoint::memory_needed(&h).unwrap_or(0);
+                set(&o, "memory_bytes", JsValue::from_f64(bytes as f64))?;
+            }
+            Err(e) => set(&o, "error", JsValue::from_str(&e.to_string()))?,
+        }
+    } else if Tokenizer::looks_like(&head) {
+        set(&o, "kind", "tokenizer".into())?;
+    } else {
+        set(&o, "kind", "unknown".into())?;
+        let msg = "this file is neither a llama2.c checkpoint (.bin from export.py or the \
+                   legacy format) nor a llama2.c tokenizer.bin";
+        set(&o, "error", JsValue::from_str(msg))?;
+    }
+    Ok(o.into())
 }

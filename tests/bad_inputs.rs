@@ -147,3 +147,24 @@ fn chat_feeds_the_llama2_template_then_answers_until_out_of_steps() {
     assert!(!llama.is_running());
     assert!(llama.chat_user("more").unwrap_err().to_string().contains("all its steps"));
 }
+
+#[test]
+fn files_are_told_apart_by_content() {
+    use llama2_wasm::checkpoint::{check, looks_like_checkpoint};
+    let head = |b: &[u8]| b[..b.len().min(256)].to_vec();
+    for name in ["stories260K.bin", "stories260K_v1.bin", "stories260K_q80.bin"] {
+        let b = data(name);
+        assert!(looks_like_checkpoint(&head(&b)), "{name}");
+        assert!(!Tokenizer::looks_like(&head(&b)), "{name}");
+    }
+    for name in ["tok512.bin", "tokenizer.bin"] {
+        let b = data(name);
+        assert!(Tokenizer::looks_like(&head(&b)), "{name}");
+        assert!(!looks_like_checkpoint(&head(&b)), "{name}");
+    }
+    // the header alone tells a truncated file, before reading the rest
+    let b = data("stories260K.bin");
+    assert!(check(&head(&b), b.len() as u64).is_ok());
+    let err = check(&head(&b), 1000).unwrap_err().to_string();
+    assert!(err.contains("1,000") && err.contains("1,056,540"), "{err}");
+}

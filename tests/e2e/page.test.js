@@ -1,0 +1,226 @@
+// End-to-end tests of the demo page in headless Chromium: the page as a
+// person uses it, served from www/ (built by ./build.sh).
+//
+//   cd tests/e2e && npm ci && node --test
+//
+// Screenshots go to tests/e2e/out/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const www = path.join(root, "www");
+const out = path.join(here, "out");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const golden = fs
+  .readFileSync(path.join(root, "tests/golden/runc_parity.jsonl"), "utf8")
+  .split("\n")
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l));
+const goldenCase = (model, prompt, temperature) =>
+  golden.find((c) => c.kind === "generate" && c.model === model && c.prompt === prompt && c.temperature === temperature);
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
+
+let server, browser, page, baseUrl;
+const pageErrors = [];
+
+before(async () => {
+  fs.mkdirSync(out, { recursive: true });
+  server = http.createServer((req, res) => {
+    const url = new URL(req.url, "http://x");
+    const file = path.join(www, decodeURIComponent(url.pathname === "/" ? "/index.html" : url.pathname));
+    if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    const body = fs.readFileSync(file);
+    res.writeHead(200, {
+      "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
+      "Content-Length": body.length,
+    });
+    res.end(body);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  baseUrl = `http://127.0.0.1:${server.address().port}/`;
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+      "--no-first-run", "--disable-component-update", "--disable-sync"],
+  });
+  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+  page.on("pageerror", (e) => pageErrors.push(e));
+  await page.goto(baseUrl);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const card = (field) => page.locator(`#card [data-field="${field}"]`).textContent();
+const isGenerating = () => page.locator("#stop-button").isEnabled();
+
+async function setControls({ prompt, temperature, topp = 0.9, steps = 256, seed = 1 }) {
+  await page.fill("#prompt", prompt);
+  await page.fill("#temperature", String(temperature));
+  await page.fill("#topp", String(topp));
+  await page.fill("#steps", String(steps));
+  await page.fill("#seed", String(seed));
+}
+
+/** Click Generate and wait for the generation to finish; returns the text. */
+async function generate(controls) {
+  await setControls(controls);
+  await page.click("#generate-button");
+  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+  return page.locator("#output").textContent();
+}
+
+/**
+ * Drop files on the page as a person would: a synthetic `drop` event whose
+ * DataTransfer holds Files. `specs`: { url, name, keep? (bytes to keep) } or
+ * { text, name } — built inside the page, so large files need no transfer.
+ */
+async function drop(specs) {
+  await page.evaluate(async (specs) => {
+    const dt = new DataTransfer();
+    for (const s of specs) {
+      let bytes;
+      if (s.url) bytes = new Uint8Array(await (await fetch(s.url)).arrayBuffer());
+      else bytes = new TextEncoder().encode(s.text);
+      if (s.keep !== undefined) bytes = bytes.slice(0, s.keep);
+      dt.items.add(new File([bytes], s.name));
+    }
+    document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  }, specs);
+}
+
+test("the default model loads by itself and its card shows stories260K", async () => {
+  await page.waitForFunction(() => document.querySelector('#card [data-field="dim"]').textContent !== "–");
+  assert.equal(await card("name"), "stories260K.bin");
+  assert.match(await card("format"), /legacy v0/);
+  assert.equal(await card("dim"), "64");
+  assert.equal(await card("hidden_dim"), "172");
+  assert.equal(await card("n_layers"), "5");
+  assert.equal(await card("n_heads"), "8");
+  assert.equal(await card("n_kv_heads"), "4");
+  assert.equal(await card("vocab_size"), "512");
+  assert.equal(await card("seq_len"), "512");
+  assert.equal(await card("tokenizer"), "tok512.bin");
+  assert.equal(await card("kernels"), "simd128");
+  assert.equal(await card("weights"), "1.04 MB");
+  assert.match(await card("params"), /^\d{3},\d{3}$/);
+  // and it starts telling a story on its own
+  await page.waitForFunction(() => document.querySelector("#output").textContent.length > 20);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("greedy generation equals run.c's output", async () => {
+  const c = goldenCase("stories260K.bin", "Once upon a time", 0);
+  const text = await generate({ prompt: c.prompt, temperature: 0, topp: c.topp, steps: c.steps, seed: c.seed });
+  assert.equal(text, c.stdout);
+  assert.equal(await page.locator("#stat-tokens").textContent(), "252 / 257");
+  assert.match(await page.locator("#stat-speed").textContent(), /^\d+(\.\d)?$/);
+  assert.equal(await page.locator("#error").isHidden(), true);
+});
+
+test("dropping a v1 checkpoint switches the model and generation works", async () => {
+  await drop([{ url: "models/stories260K_v1.bin", name: "stories260K_v1.bin" }]);
+  await page.waitForFunction(() => document.querySelector('#card [data-field="format"]').textContent.includes("v1"));
+  assert.equal(await card("name"), "stories260K_v1.bin");
+  const c = goldenCase("stories260K_v1.bin", "Lily and Tom went to the", 0);
+  const text = await generate({ prompt: c.prompt, temperature: 0, topp: c.topp, steps: c.steps, seed: c.seed });
+  assert.equal(text, c.stdout);
+});
+
+test("a truncated checkpoint shows its error and the previous model keeps working", async () => {
+  await drop([{ url: "models/stories260K.bin", name: "half.bin", keep: 500_000 }]);
+  await page.waitForSelector("#error:not([hidden])");
+  const msg = await page.locator("#error-text").textContent();
+  assert.match(msg, /half\.bin: invalid checkpoint: the file is 500,000 bytes but its header needs 1,056,540/);
+  assert.equal(await card("name"), "stories260K_v1.bin");
+  const text = await generate({ prompt: "The dog", temperature: 0.8, steps: 64, seed: 7 });
+  assert.ok(text.startsWith("The dog") && text.length > 40, text);
+
+  await drop([{ text: "<!doctype html><title>404</title>", name: "model.bin" }]);
+  await page.waitForSelector("#error:not([hidden])");
+  assert.match(await page.locator("#error-text").textContent(), /model\.bin: .*neither a llama2\.c checkpoint/);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("a 32000-vocab checkpoint alone uses tokenizer.bin; Stop is immediate and the page stays responsive", async () => {
+  // a random-weight checkpoint of the stories15M shape (61 MB), made in the page
+  await page.evaluate(() => {
+    const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [288, 768, 6, 6, 6, 32000, 256];
+    const head = dim / heads;
+    const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hidden) + dim + seqLen * head;
+    const weights = new Float32Array(floats);
+    let s = 12345;
+    for (let i = 0; i < floats; i++) {
+      s = (s * 1103515245 + 12345) >>> 0;
+      weights[i] = (s / 2 ** 32 - 0.5) * 0.1;
+    }
+    const header = new Int32Array([dim, hidden, layers, heads, kvHeads, vocab, seqLen]);
+    const dt = new DataTransfer();
+    dt.items.add(new File([header, weights], "random15M.bin"));
+    document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "random15M.bin",
+    null, { timeout: 60_000 });
+  assert.equal(await card("tokenizer"), "tokenizer.bin");
+  assert.equal(await card("vocab_size"), "32,000");
+
+  await setControls({ prompt: "Once upon a time", temperature: 1, steps: 256, seed: 3 });
+  await page.click("#generate-button");
+  await page.waitForFunction(() => document.querySelector("#output").textContent.length > 30);
+  await page.screenshot({ path: path.join(out, "generating.png") });
+
+  // responsiveness: animation frames keep coming while it generates
+  const gaps = await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const times = [];
+        const tick = (t) => {
+          times.push(t);
+          if (times.length < 30) requestAnimationFrame(tick);
+          else resolve(times.slice(1).map((t, i) => t - times[i]));
+        };
+        requestAnimationFrame(tick);
+      }),
+  );
+  const worst = Math.max(...gaps);
+  assert.ok(worst < 250, `a frame took ${worst} ms while generating`);
+  assert.ok(await isGenerating(), "still generating (the slow model needs more than 30 frames)");
+
+  // Stop halts at once: no token after the click
+  await page.click("#stop-button");
+  const n1 = await page.locator("#stat-tokens").textContent();
+  await page.waitForTimeout(300);
+  assert.equal(await page.locator("#stat-tokens").textContent(), n1);
+  assert.equal(await isGenerating(), false);
+  const frozen = await page.locator("#output").textContent();
+  await page.waitForTimeout(200);
+  assert.equal(await page.locator("#output").textContent(), frozen);
+
+  // and a new Generate starts cleanly
+  await page.fill("#steps", "8");
+  await page.click("#generate-button");
+  await page.waitForFunction(() => document.querySelector("#stop-button").disabled);
+  assert.match(await page.locator("#stat-tokens").textContent(), /^4 \/ 9$/);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("phone-width layout", async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: path.join(out, "phone.png"), fullPage: true });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  assert.equal(overflow, false, "the page scrolls sideways at phone width");
+  await page.setViewportSize({ width: 1200, height: 900 });
+});

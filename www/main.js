@@ -1,0 +1,344 @@
+// The demo page: load the default model, generate with a requestAnimationFrame
+// loop, and swap in whatever checkpoint / tokenizer the user drops.
+import init, { Model, fileInfo } from "./pkg/llama2_wasm.js";
+import { fetchBytes, formatBytes, readFile, readHead } from "./loader.js";
+
+const DEFAULT_CHECKPOINT = "models/stories260K.bin";
+// tokenizers served beside the default model, by vocabulary size
+const TOKENIZERS = { 512: "models/tok512.bin", 32000: "models/tokenizer.bin" };
+// per-frame time budget for step() calls; the rest of the frame is the page's
+const FRAME_BUDGET_MS = 10;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  model: null, // the working Model; replaced only by one that loaded fine
+  modelName: "",
+  tokenizerName: "",
+  tokenizers: new Map(), // vocab size -> { name, bytes }: reused when a checkpoint comes alone
+  run: null, // the generation in progress: { frame, text, ... }
+  queue: Promise.resolve(), // file loads, one after another
+};
+
+// ------------------------------------------------------------------ errors
+
+function showError(err) {
+  const msg = err instanceof Error ? err.message : String(err);
+  $("error-text").textContent = msg;
+  $("error").hidden = false;
+  console.error(err);
+}
+
+function clearError() {
+  $("error").hidden = true;
+  $("error-text").textContent = "";
+}
+
+// ------------------------------------------------------------------ progress
+
+/** A progress row for one file; returns (loaded, total) => void and a done(). */
+function progressRow(name) {
+  const li = document.createElement("li");
+  const label = document.createElement("div");
+  label.className = "label";
+  const what = document.createElement("span");
+  what.textContent = name;
+  const amount = document.createElement("span");
+  label.append(what, amount);
+  const bar = document.createElement("progress");
+  bar.max = 1;
+  bar.value = 0;
+  bar.setAttribute("aria-label", `loading ${name}`);
+  li.append(label, bar);
+  $("progress").append(li);
+  const update = (loaded, total) => {
+    bar.max = total || 1;
+    bar.value = loaded;
+    amount.textContent = total ? `${formatBytes(loaded)} / ${formatBytes(total)}` : formatBytes(loaded);
+  };
+  update.done = () => li.remove();
+  return update;
+}
+
+// ------------------------------------------------------------------ model
+
+function showCard() {
+  const c = state.model.config();
+  const fields = {
+    name: state.modelName,
+    format: (c.version === 0 ? "legacy v0" : `export v${c.version}`) + ", fp32" +
+      (c.shared_classifier ? "" : ", separate classifier"),
+    dim: c.dim,
+    hidden_dim: c.hidden_dim,
+    n_layers: c.n_layers,
+    n_heads: c.n_heads,
+    n_kv_heads: c.n_kv_heads,
+    vocab_size: c.vocab_size.toLocaleString("en-US"),
+    seq_len: c.seq_len,
+    params: c.params.toLocaleString("en-US"),
+    weights: formatBytes(c.weight_bytes),
+    state: formatBytes(c.state_bytes),
+    tokenizer: state.tokenizerName,
+    kernels: c.kernels,
+  };
+  for (const [key, value] of Object.entries(fields)) {
+    document.querySelector(`#card [data-field="${key}"]`).textContent = String(value);
+  }
+  $("steps").max = c.seq_len;
+}
+
+/** Swap in a new model; the old one is freed only after the new one works. */
+function installModel(model, name, tokenizerName) {
+  stopGeneration();
+  const old = state.model;
+  state.model = model;
+  state.modelName = name;
+  state.tokenizerName = tokenizerName;
+  if (old) old.free();
+  showCard();
+  $("generate-button").disabled = false;
+}
+
+/** Tokenizer bytes for a vocabulary size: cached, or served beside the default model. */
+async function tokenizerFor(vocabSize) {
+  if (state.tokenizers.has(vocabSize)) return state.tokenizers.get(vocabSize);
+  const url = TOKENIZERS[vocabSize];
+  if (!url) {
+    throw new Error(`this checkpoint has a vocabulary of ${vocabSize.toLocaleString("en-US")} tokens ` +
+      "and no matching tokenizer is loaded: drop its tokenizer.bin together with it");
+  }
+  const progress = progressRow(url.split("/").pop());
+  try {
+    const entry = { name: url.split("/").pop(), bytes: await fetchBytes(url, progress) };
+    state.tokenizers.set(vocabSize, entry);
+    return entry;
+  } finally {
+    progress.done();
+  }
+}
+
+async function loadDefault() {
+  const name = DEFAULT_CHECKPOINT.split("/").pop();
+  const progress = progressRow(name);
+  let bytes;
+  try {
+    [bytes] = await Promise.all([fetchBytes(DEFAULT_CHECKPOINT, progress), tokenizerFor(512)]);
+  } finally {
+    progress.done();
+  }
+  const tok = state.tokenizers.get(512);
+  installModel(new Model(bytes, tok.bytes), name, tok.name);
+}
+
+// ------------------------------------------------------------------ files
+
+/** Sort dropped files into checkpoint / tokenizer by content, then load them. */
+async function openFiles(files) {
+  clearError();
+  const checkpoints = [];
+  const tokenizers = [];
+  for (const file of files) {
+    const info = fileInfo(await readHead(file), file.size);
+    if (info.kind === "checkpoint") checkpoints.push({ file, info });
+    else if (info.kind === "tokenizer") tokenizers.push(file);
+    else throw new Error(`${file.name}: ${info.error}`);
+  }
+  if (checkpoints.length > 1) throw new Error("drop one checkpoint at a time (a tokenizer may come with it)");
+  if (tokenizers.length > 1) throw new Error("drop one tokenizer at a time");
+  // a bad header, a wrong size or too much memory: say so before reading the file
+  const ckpt = checkpoints[0];
+  if (ckpt?.info.error) throw new Error(`${ckpt.file.name}: ${ckpt.info.error}`);
+
+  let tok = null;
+  if (tokenizers.length) {
+    const file = tokenizers[0];
+    tok = { name: file.name, bytes: await readFile(file) };
+  }
+  if (!ckpt) {
+    // a tokenizer alone: use it with the current weights
+    if (!state.model) throw new Error("load a checkpoint before a tokenizer");
+    stopGeneration();
+    try {
+      state.model.setTokenizer(tok.bytes);
+    } catch (e) {
+      throw new Error(`${tok.name}: ${e.message}`);
+    }
+    state.tokenizerName = tok.name;
+    state.tokenizers.set(state.model.config().vocab_size, tok);
+    showCard();
+    return;
+  }
+  tok ??= await tokenizerFor(ckpt.info.vocab_size);
+  const progress = progressRow(ckpt.file.name);
+  let bytes;
+  try {
+    bytes = await readFile(ckpt.file, progress);
+  } finally {
+    progress.done();
+  }
+  let model;
+  try {
+    model = new Model(bytes, tok.bytes);
+  } catch (e) {
+    throw new Error(`${ckpt.file.name}: ${e.message}`);
+  }
+  bytes = null; // the weights now live in wasm memory; let the JS copy go
+  state.tokenizers.set(ckpt.info.vocab_size, tok);
+  installModel(model, ckpt.file.name, tok.name);
+}
+
+function queueFiles(files) {
+  if (!files.length) return;
+  state.queue = state.queue.then(() => openFiles([...files])).catch(showError);
+}
+
+// ------------------------------------------------------------------ generation
+
+function readNumber(id) {
+  const el = $(id);
+  const v = Number(el.value);
+  if (el.value.trim() === "" || !Number.isFinite(v)) {
+    throw new Error(`${el.labels[0].querySelector("span").firstChild.textContent.trim()} must be a number`);
+  }
+  return v;
+}
+
+function startGeneration() {
+  if (!state.model) return;
+  stopGeneration();
+  clearError();
+  const model = state.model;
+  try {
+    model.start($("prompt").value, readNumber("temperature"), readNumber("topp"), readNumber("seed"), readNumber("steps"));
+  } catch (e) {
+    showError(e);
+    return;
+  }
+  const output = $("output");
+  output.textContent = "";
+  const text = document.createTextNode("");
+  output.append(text);
+  output.classList.add("running");
+  $("stat-seed").textContent = String(model.seed);
+  state.run = {
+    model,
+    text,
+    started: performance.now(),
+    promptLength: model.promptLength,
+    decodeStart: 0, // when the first sampled token arrived (run.c starts its timer there)
+    decodeFrom: 0, // token count at that moment
+    frame: requestAnimationFrame(frame),
+  };
+  $("generate-button").disabled = false;
+  $("stop-button").disabled = false;
+  updateStats();
+}
+
+/** One animation frame: step until the budget is spent, then paint. */
+function frame() {
+  const run = state.run;
+  if (!run) return;
+  const deadline = performance.now() + FRAME_BUDGET_MS;
+  let chunk = "";
+  let finished = false;
+  try {
+    do {
+      const piece = run.model.step();
+      if (piece === undefined) {
+        finished = true;
+        break;
+      }
+      chunk += piece;
+      if (!run.decodeStart && run.model.tokenCount > run.promptLength) {
+        run.decodeStart = performance.now();
+        run.decodeFrom = run.model.tokenCount;
+      }
+    } while (performance.now() < deadline);
+  } catch (e) {
+    showError(e);
+    finished = true;
+  }
+  if (chunk) run.text.appendData(chunk);
+  updateStats();
+  if (finished) stopGeneration();
+  else run.frame = requestAnimationFrame(frame);
+}
+
+function updateStats() {
+  const run = state.run;
+  if (!run) return;
+  const now = performance.now();
+  const count = run.model.tokenCount;
+  const decoded = run.decodeStart ? count - run.decodeFrom : 0;
+  const secs = (now - run.decodeStart) / 1000;
+  $("stat-speed").textContent = decoded > 0 && secs > 0 ? (decoded / secs).toFixed(1) : "–";
+  $("stat-tokens").textContent = `${Math.max(0, count - run.promptLength)} / ${count}`;
+  $("stat-elapsed").textContent = `${((now - run.started) / 1000).toFixed(2)} s`;
+}
+
+function stopGeneration() {
+  const run = state.run;
+  if (!run) return;
+  cancelAnimationFrame(run.frame);
+  updateStats();
+  state.run = null;
+  $("output").classList.remove("running");
+  $("stop-button").disabled = true;
+}
+
+// ------------------------------------------------------------------ wiring
+
+function wire() {
+  $("controls").addEventListener("submit", (e) => {
+    e.preventDefault();
+    startGeneration();
+  });
+  $("stop-button").addEventListener("click", stopGeneration);
+  $("error-close").addEventListener("click", clearError);
+  $("prompt").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      startGeneration();
+    }
+  });
+  $("file-input").addEventListener("change", (e) => {
+    queueFiles(e.target.files);
+    e.target.value = "";
+  });
+
+  // drop files anywhere on the page
+  const overlay = $("drop-overlay");
+  let depth = 0;
+  const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes("Files");
+  document.addEventListener("dragenter", (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth++;
+    overlay.hidden = false;
+  });
+  document.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) overlay.hidden = true;
+  });
+  document.addEventListener("dragover", (e) => e.preventDefault());
+  document.addEventListener("drop", (e) => {
+    e.preventDefault();
+    depth = 0;
+    overlay.hidden = true;
+    queueFiles(e.dataTransfer?.files ?? []);
+  });
+}
+
+async function main() {
+  wire();
+  try {
+    await init();
+  } catch (e) {
+    showError(new Error("this browser could not start the WebAssembly module (it needs WebAssembly SIMD: " +
+      `current Chrome, Firefox or Safari): ${e.message}`));
+    return;
+  }
+  state.queue = state.queue.then(loadDefault).then(startGeneration).catch(showError);
+}
+
+main();
