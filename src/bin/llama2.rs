@@ -82,12 +82,15 @@ fn read_file(path: &str, what: &str) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("couldn't read {what} {path}: {e}"))
 }
 
-fn read_stdin(prompt: &str) -> String {
+/// Prompt on stdout and read one line; `None` at the end of input.
+fn read_stdin(prompt: &str) -> Option<String> {
     print!("{prompt}");
     let _ = std::io::stdout().flush();
     let mut line = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut line);
-    line.trim_end_matches(['\n', '\r']).to_string()
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+    }
 }
 
 fn run(a: Args) -> Result<(), String> {
@@ -102,14 +105,17 @@ fn run(a: Args) -> Result<(), String> {
     if a.mode == "chat" {
         let system = match &a.system_prompt {
             Some(s) => s.clone(),
-            None => read_stdin("Enter system prompt (optional): "),
+            None => read_stdin("Enter system prompt (optional): ").unwrap_or_default(),
         };
         llama.start_chat(&system, params, a.steps).map_err(|e| e.to_string())?;
         let mut first = true;
         while llama.is_running() {
             let user = match (&a.prompt, first) {
                 (Some(p), true) => p.clone(),
-                _ => read_stdin("User: "),
+                _ => match read_stdin("User: ") {
+                    Some(line) => line,
+                    None => break, // end of input ends the conversation
+                },
             };
             first = false;
             llama.chat_user(&user).map_err(|e| e.to_string())?;
