@@ -231,6 +231,36 @@ struct Sizes {
     wcls: u64,
 }
 
+/// The tensors of a file, in the order of `Weights`.
+#[derive(Debug, Clone, Copy)]
+enum Tensor {
+    Embedding,
+    RmsAtt,
+    RmsFfn,
+    Wq,
+    Wk,
+    Wv,
+    Wo,
+    W1,
+    W2,
+    W3,
+    RmsFinal,
+    FreqCis, // legacy only: the old RoPE tables, skipped
+    Wcls,    // only when the classifier is not shared
+}
+const TENSORS: usize = 13;
+
+/// run.c's `memory_map_weights` order.
+const LEGACY_ORDER: &[Tensor] = {
+    use Tensor::*;
+    &[Embedding, RmsAtt, Wq, Wk, Wv, Wo, RmsFfn, W1, W2, W3, RmsFinal, FreqCis, Wcls]
+};
+/// export.py's `version1_export` order: the norms first, then the matrices.
+const EXPORT_V1_ORDER: &[Tensor] = {
+    use Tensor::*;
+    &[RmsAtt, RmsFfn, RmsFinal, Embedding, Wq, Wk, Wv, Wo, W1, W2, W3, Wcls]
+};
+
 fn mul(factors: &[usize]) -> Result<u64> {
     factors.iter().try_fold(1u64, |acc, &f| acc.checked_mul(f as u64)).ok_or_else(|| {
         Error::Checkpoint("the header's dimensions overflow when multiplied out".into())
@@ -257,6 +287,21 @@ impl Sizes {
             freq_cis: if h.version == 0 { mul(&[c.seq_len, c.head_size()])? } else { 0 },
             wcls: if h.shared_classifier { 0 } else { mul(&[c.vocab_size, dim])? },
         })
+    }
+
+    /// Floats of one tensor in the file.
+    fn tensor(&self, t: Tensor, shared_classifier: bool) -> u64 {
+        match t {
+            Tensor::Embedding => self.token_embedding_table,
+            Tensor::RmsAtt | Tensor::RmsFfn => self.rms,
+            Tensor::Wq | Tensor::Wo => self.wq,
+            Tensor::Wk | Tensor::Wv => self.wk,
+            Tensor::W1 | Tensor::W2 | Tensor::W3 => self.w1,
+            Tensor::RmsFinal => self.rms_final,
+            Tensor::FreqCis => self.freq_cis,
+            Tensor::Wcls if shared_classifier => 0,
+            Tensor::Wcls => self.wcls,
+        }
     }
 
     /// Weights we keep, in floats (everything but the legacy freq_cis block).
@@ -343,34 +388,29 @@ pub fn param_count(h: &Header) -> u64 {
     Sizes::of(h).and_then(|s| s.kept_floats()).unwrap_or(0)
 }
 
-/// Reads consecutive f32 tensors out of a byte source.
+/// Copies f32 tensors out of a byte source, through a small scratch buffer.
 struct TensorReader<'a, S: ?Sized> {
     src: &'a S,
-    offset: u64,
     scratch: Vec<u8>,
 }
 
 impl<'a, S: ByteSource + ?Sized> TensorReader<'a, S> {
-    /// Copy the next `n` little-endian f32s into a new, exactly sized buffer.
-    fn take(&mut self, n: u64) -> Result<Vec<f32>> {
+    /// Copy `n` little-endian f32s starting at byte `offset` into a new,
+    /// exactly sized buffer (an allocation failure is an error, not an abort).
+    fn read(&mut self, offset: u64, n: u64) -> Result<Vec<f32>> {
         let too_large = || Error::TooLarge { what: "the weights", bytes: n * 4 };
         let n_usize = usize::try_from(n).map_err(|_| too_large())?;
         let mut out: Vec<f32> = Vec::new();
         out.try_reserve_exact(n_usize).map_err(|_| too_large())?;
-        let mut remaining = n * 4;
-        while remaining > 0 {
-            let chunk = remaining.min(self.scratch.len() as u64) as usize;
+        let (mut offset, end) = (offset, offset + n * 4);
+        while offset < end {
+            let chunk = (end - offset).min(self.scratch.len() as u64) as usize;
             let buf = &mut self.scratch[..chunk];
-            self.src.read_into(self.offset, buf);
+            self.src.read_into(offset, buf);
             out.extend(buf.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
-            self.offset += chunk as u64;
-            remaining -= chunk as u64;
+            offset += chunk as u64;
         }
         Ok(out)
-    }
-
-    fn skip(&mut self, n: u64) {
-        self.offset += n * 4;
     }
 }
 
@@ -389,68 +429,33 @@ impl Checkpoint {
         let header = check(&head, len)?;
         let expected = expected_file_size(&header)?;
 
+        // where each tensor starts, walking the format's order
         let s = Sizes::of(&header)?;
-        let header_bytes = if header.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES };
-        let mut r = TensorReader { src, offset: header_bytes as u64, scratch: vec![0u8; 1 << 16] };
-        let weights = if header.version == 0 {
-            // run.c's memory_map_weights order
-            let token_embedding_table = r.take(s.token_embedding_table)?;
-            let rms_att_weight = r.take(s.rms)?;
-            let wq = r.take(s.wq)?;
-            let wk = r.take(s.wk)?;
-            let wv = r.take(s.wk)?;
-            let wo = r.take(s.wq)?;
-            let rms_ffn_weight = r.take(s.rms)?;
-            let w1 = r.take(s.w1)?;
-            let w2 = r.take(s.w1)?;
-            let w3 = r.take(s.w1)?;
-            let rms_final_weight = r.take(s.rms_final)?;
-            r.skip(s.freq_cis); // what used to be freq_cis_real and freq_cis_imag (RoPE)
-            let wcls = if header.shared_classifier { None } else { Some(r.take(s.wcls)?) };
-            Weights {
-                token_embedding_table,
-                rms_att_weight,
-                rms_ffn_weight,
-                wq,
-                wk,
-                wv,
-                wo,
-                w1,
-                w2,
-                w3,
-                rms_final_weight,
-                wcls,
-            }
-        } else {
-            // export.py version1_export order: norms first, then the matrices
-            let rms_att_weight = r.take(s.rms)?;
-            let rms_ffn_weight = r.take(s.rms)?;
-            let rms_final_weight = r.take(s.rms_final)?;
-            let token_embedding_table = r.take(s.token_embedding_table)?;
-            let wq = r.take(s.wq)?;
-            let wk = r.take(s.wk)?;
-            let wv = r.take(s.wk)?;
-            let wo = r.take(s.wq)?;
-            let w1 = r.take(s.w1)?;
-            let w2 = r.take(s.w1)?;
-            let w3 = r.take(s.w1)?;
-            let wcls = if header.shared_classifier { None } else { Some(r.take(s.wcls)?) };
-            Weights {
-                token_embedding_table,
-                rms_att_weight,
-                rms_ffn_weight,
-                wq,
-                wk,
-                wv,
-                wo,
-                w1,
-                w2,
-                w3,
-                rms_final_weight,
-                wcls,
-            }
+        let order = if header.version == 0 { LEGACY_ORDER } else { EXPORT_V1_ORDER };
+        let mut at = [0u64; TENSORS];
+        let mut offset = if header.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES } as u64;
+        for &t in order {
+            at[t as usize] = offset;
+            offset += s.tensor(t, header.shared_classifier) * 4;
+        }
+        debug_assert_eq!(offset, expected);
+
+        let mut r = TensorReader { src, scratch: vec![0u8; 1 << 16] };
+        let mut read = |t: Tensor| r.read(at[t as usize], s.tensor(t, header.shared_classifier));
+        let weights = Weights {
+            token_embedding_table: read(Tensor::Embedding)?,
+            rms_att_weight: read(Tensor::RmsAtt)?,
+            rms_ffn_weight: read(Tensor::RmsFfn)?,
+            wq: read(Tensor::Wq)?,
+            wk: read(Tensor::Wk)?,
+            wv: read(Tensor::Wv)?,
+            wo: read(Tensor::Wo)?,
+            w1: read(Tensor::W1)?,
+            w2: read(Tensor::W2)?,
+            w3: read(Tensor::W3)?,
+            rms_final_weight: read(Tensor::RmsFinal)?,
+            wcls: if header.shared_classifier { None } else { Some(read(Tensor::Wcls)?) },
         };
-        debug_assert_eq!(r.offset, expected);
         Ok(Checkpoint { header, weights })
     }
 

@@ -32,6 +32,20 @@ fn with_body(mut header: Vec<u8>, floats: usize) -> Vec<u8> {
     header
 }
 
+/// Each (what, bytes, words the message must contain) must fail to load.
+fn expect_errors(table: Vec<(&str, Vec<u8>, &[&str])>, load: impl Fn(&[u8]) -> llama2_wasm::Result<()>) {
+    for (what, bytes, expected) in table {
+        let err = match load(&bytes) {
+            Ok(()) => panic!("{what}: loaded without error"),
+            Err(e) => e.to_string(),
+        };
+        for needle in expected {
+            assert!(err.contains(needle), "{what}: message {err:?} lacks {needle:?}");
+        }
+        eprintln!("{what:<35} -> {err}");
+    }
+}
+
 #[test]
 fn bad_checkpoints_each_get_their_own_message() {
     let good = data("stories260K.bin");
@@ -69,16 +83,7 @@ fn bad_checkpoints_each_get_their_own_message() {
         ("random bytes", noise(4096), &["invalid checkpoint"]),
         ("a tokenizer given as checkpoint", data("tok512.bin"), &["invalid checkpoint"]),
     ];
-    for (what, bytes, expected) in table {
-        let err = match Checkpoint::from_bytes(&bytes) {
-            Ok(_) => panic!("{what}: loaded without error"),
-            Err(e) => e.to_string(),
-        };
-        for needle in expected {
-            assert!(err.contains(needle), "{what}: message {err:?} lacks {needle:?}");
-        }
-        eprintln!("{what:<35} -> {err}");
-    }
+    expect_errors(table, |b| Checkpoint::from_bytes(b).map(|_| ()));
 }
 
 #[test]
@@ -96,16 +101,7 @@ fn bad_tokenizers_each_get_their_own_message() {
         ("random bytes", noise(4096), &["invalid tokenizer"]),
         ("a checkpoint given as tokenizer", data("stories260K.bin"), &["invalid tokenizer"]),
     ];
-    for (what, bytes, expected) in table {
-        let err = match Tokenizer::from_bytes(&bytes) {
-            Ok(_) => panic!("{what}: loaded without error"),
-            Err(e) => e.to_string(),
-        };
-        for needle in expected {
-            assert!(err.contains(needle), "{what}: message {err:?} lacks {needle:?}");
-        }
-        eprintln!("{what:<35} -> {err}");
-    }
+    expect_errors(table, |b| Tokenizer::from_bytes(b).map(|_| ()));
 }
 
 #[test]
