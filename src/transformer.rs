@@ -2,7 +2,7 @@
 
 use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Weights, MEMORY_LIMIT};
 use crate::error::{Error, Result};
-use crate::kernels::{axpy, dot, matmul, rmsnorm, softmax};
+use crate::kernels::{attention_mix, attention_scores, matmul, rmsnorm, softmax, swiglu};
 
 /// Activations of the current position, and the KV cache of all positions.
 #[derive(Debug, Clone)]
@@ -140,26 +140,22 @@ impl Transformer {
 
             // multihead attention: iterate over all heads
             let scale = (head_size as f32).sqrt();
+            let keys = &s.key_cache[loff..][..seq_len * kv_dim];
+            let values = &s.value_cache[loff..][..seq_len * kv_dim];
             for h in 0..p.n_heads {
                 // the query vector for this head
                 let q = &s.q[h * head_size..][..head_size];
-                // attention scores for this head
+                // attention scores for this head, timesteps 0..=pos
                 let att = &mut s.att[h * seq_len..][..pos + 1];
                 // which kv head this query head reads (grouped-query attention)
                 let kv_head = (h / kv_mul) * head_size;
-                for (t, a) in att.iter_mut().enumerate() {
-                    let k = &s.key_cache[loff + t * kv_dim + kv_head..][..head_size];
-                    *a = dot(q, k) / scale;
-                }
+                // score_t = q . k_t / sqrt(head_size)
+                attention_scores(att, q, &keys[kv_head..], kv_dim, scale);
                 // softmax the scores to get attention weights, from 0..pos inclusively
                 softmax(att);
                 // weighted sum of the values, into xb
                 let xb = &mut s.xb[h * head_size..][..head_size];
-                xb.fill(0.0);
-                for (t, &a) in att.iter().enumerate() {
-                    let v = &s.value_cache[loff + t * kv_dim + kv_head..][..head_size];
-                    axpy(xb, a, v);
-                }
+                attention_mix(xb, att, &values[kv_head..], kv_dim);
             }
 
             // final matmul to get the output of the attention
@@ -177,10 +173,7 @@ impl Transformer {
             matmul(&mut s.hb, &s.xb, &w.w1[ffn..][..dim * hidden_dim]);
             matmul(&mut s.hb2, &s.xb, &w.w3[ffn..][..dim * hidden_dim]);
             // SwiGLU non-linearity: silu(x) = x * σ(x), times the w3 gate
-            for (h, g) in s.hb.iter_mut().zip(&s.hb2) {
-                let val = *h;
-                *h = val * (1.0 / (1.0 + (-val).exp())) * g;
-            }
+            swiglu(&mut s.hb, &s.hb2);
             // final matmul to get the output of the ffn
             matmul(&mut s.xb, &s.hb, &w.w2[ffn..][..hidden_dim * dim]);
             // residual connection

@@ -127,6 +127,8 @@ fn vector(n: usize, seed: &mut u64) -> Vec<f32> {
     (0..n).map(|_| llama2_wasm::sampler::random_f32(seed) * 2.0 - 1.0).collect()
 }
 
+/// Equal up to rounding: 1e-5 relative, plus 1e-5 absolute (sums of
+/// products of ±1 values of length up to 768 lose a few ulps when reordered).
 fn assert_close(a: &[f32], b: &[f32], what: &str) {
     assert_eq!(a.len(), b.len());
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
@@ -150,14 +152,44 @@ fn simd_kernels_agree_with_scalar() {
         let y = vector(n, &mut s);
         assert_close(&[simd128::dot(&x, &y)], &[scalar::dot(&x, &y)], "dot");
 
-        let (mut ya, mut yb) = (y.clone(), y.clone());
-        simd128::axpy(&mut ya, 0.37, &x);
-        scalar::axpy(&mut yb, 0.37, &x);
-        assert_close(&ya, &yb, "axpy");
 
         let (mut oa, mut ob) = (vec![0.0; n], vec![0.0; n]);
         simd128::rmsnorm(&mut oa, &x, &y);
         scalar::rmsnorm(&mut ob, &x, &y);
         assert_close(&oa, &ob, "rmsnorm");
+
+        // softmax over logits-like values, including large spreads
+        let logits: Vec<f32> = x.iter().map(|v| v * 40.0).collect();
+        let (mut pa, mut pb) = (logits.clone(), logits.clone());
+        simd128::softmax(&mut pa);
+        scalar::softmax(&mut pb);
+        assert_close(&pa, &pb, "softmax");
+
+        let h: Vec<f32> = x.iter().map(|v| v * 12.0).collect();
+        let (mut ha, mut hb) = (h.clone(), h.clone());
+        simd128::swiglu(&mut ha, &y);
+        scalar::swiglu(&mut hb, &y);
+        assert_close(&ha, &hb, "swiglu");
     }
+    // attention over a strided KV cache: head sizes 8, 6 (scalar fallback), 48, 64
+    for &(hs, steps, stride) in &[(8usize, 13usize, 32usize), (6, 5, 12), (48, 37, 288), (64, 9, 64)] {
+        let q = vector(hs, &mut s);
+        let cache = vector((steps - 1) * stride + hs, &mut s);
+        let (mut a, mut b) = (vec![0.0; steps], vec![0.0; steps]);
+        simd128::attention_scores(&mut a, &q, &cache, stride, (hs as f32).sqrt());
+        scalar::attention_scores(&mut b, &q, &cache, stride, (hs as f32).sqrt());
+        assert_close(&a, &b, &format!("attention_scores hs={hs}"));
+        let (mut oa, mut ob) = (vec![1.0; hs], vec![2.0; hs]);
+        simd128::attention_mix(&mut oa, &b, &cache, stride);
+        scalar::attention_mix(&mut ob, &b, &cache, stride);
+        assert_close(&oa, &ob, &format!("attention_mix hs={hs}"));
+    }
+    // the big-matrix (streaming) path of matmul: 32000 x 288, as a classifier
+    let (d, n) = (32000, 288);
+    let w = vector(d * n, &mut s);
+    let x = vector(n, &mut s);
+    let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+    simd128::matmul(&mut a, &x, &w);
+    scalar::matmul(&mut b, &x, &w);
+    assert_close(&a, &b, "matmul 32000x288");
 }

@@ -12,12 +12,10 @@ pub mod scalar;
 pub mod simd128;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub use simd128::{axpy, dot, matmul, rmsnorm};
+pub use simd128::{attention_mix, attention_scores, matmul, rmsnorm, softmax, swiglu};
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-pub use scalar::{axpy, dot, matmul, rmsnorm};
-
-pub use scalar::softmax;
+pub use scalar::{attention_mix, attention_scores, matmul, rmsnorm, softmax, swiglu};
 
 /// Which kernels this build runs, for display and benchmarks.
 pub const KERNELS: &str = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {

@@ -32,6 +32,25 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
+/// Attention scores of one head, as run.c: att[t] = (q . k_t) / scale, where
+/// k_t is `keys[t * stride..][..q.len()]` (the key cache of one kv head).
+pub fn attention_scores(att: &mut [f32], q: &[f32], keys: &[f32], stride: usize, scale: f32) {
+    let hs = q.len();
+    for (t, a) in att.iter_mut().enumerate() {
+        *a = dot(q, &keys[t * stride..][..hs]) / scale;
+    }
+}
+
+/// Weighted sum of one head's values, as run.c: out = Σ_t att[t] * v_t, where
+/// v_t is `values[t * stride..][..out.len()]`.
+pub fn attention_mix(out: &mut [f32], att: &[f32], values: &[f32], stride: usize) {
+    let hs = out.len();
+    out.fill(0.0);
+    for (t, &a) in att.iter().enumerate() {
+        axpy(out, a, &values[t * stride..][..hs]);
+    }
+}
+
 /// o = weight * x / sqrt(mean(x^2) + 1e-5); `o` may not alias `x` in Rust,
 /// so callers that normalise in place copy first.
 pub fn rmsnorm(o: &mut [f32], x: &[f32], weight: &[f32]) {
@@ -59,6 +78,15 @@ pub fn softmax(x: &mut [f32]) {
     }
     for v in x.iter_mut() {
         *v /= sum;
+    }
+}
+
+/// SwiGLU: hb = silu(hb) * hb2, silu(x) = x * σ(x), σ the logistic sigmoid.
+pub fn swiglu(hb: &mut [f32], hb2: &[f32]) {
+    assert_eq!(hb.len(), hb2.len(), "swiglu: lengths differ");
+    for (h, g) in hb.iter_mut().zip(hb2) {
+        let val = *h;
+        *h = val * (1.0 / (1.0 + (-val).exp())) * g;
     }
 }
 

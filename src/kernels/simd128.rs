@@ -1,7 +1,14 @@
 //! wasm SIMD128 kernels: the same functions as `scalar`, four lanes at a time.
 //!
-//! Sums are split over several f32x4 accumulators, so results differ from the
-//! scalar reference by rounding only (tests compare them within a tolerance).
+//! Sums are split over several f32x4 accumulators and `exp` is a polynomial,
+//! so results differ from the scalar reference by rounding only (the browser
+//! tests compare the two, and check token parity with run.c).
+//!
+//! Why these shapes (measured in headless Chromium on the 2-core bench machine,
+//! see README "Performance"): big matrices are bound by memory bandwidth, and
+//! one row at a time with eight independent accumulators streams fastest;
+//! small ones (stories260K, all in cache) are bound by instructions, and two
+//! rows per pass sharing each load of `x` wins there.
 
 use core::arch::wasm32::*;
 
@@ -31,42 +38,104 @@ fn hsum(v: v128) -> f32 {
         + f32x4_extract_lane::<3>(v)
 }
 
-/// W (d, n) @ x (n,) -> xout (d,). Four rows per pass share each load of x.
+#[inline(always)]
+fn hmax(v: v128) -> f32 {
+    let a = f32x4_extract_lane::<0>(v).max(f32x4_extract_lane::<1>(v));
+    let b = f32x4_extract_lane::<2>(v).max(f32x4_extract_lane::<3>(v));
+    a.max(b)
+}
+
+#[inline(always)]
+fn madd(acc: v128, a: v128, b: v128) -> v128 {
+    f32x4_add(acc, f32x4_mul(a, b))
+}
+
+/// Matrices smaller than this (in floats) stay in cache: use the two-row kernel.
+const SMALL_MATRIX: usize = 64 * 1024;
+
+/// W (d, n) @ x (n,) -> xout (d,)
 pub fn matmul(xout: &mut [f32], x: &[f32], w: &[f32]) {
     let n = x.len();
     let d = xout.len();
     assert_eq!(w.len(), d * n, "matmul: W must be (d, n)");
-    let n4 = n & !3;
-    let mut i = 0;
-    while i + 4 <= d {
-        let (r0, r1, r2, r3) = (i * n, (i + 1) * n, (i + 2) * n, (i + 3) * n);
-        let (mut a0, mut a1, mut a2, mut a3) =
-            (f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0), f32x4_splat(0.0));
-        let mut j = 0;
-        while j < n4 {
-            // Safety: j + 4 <= n4 <= n, and row r3 + n <= d * n = w.len().
-            unsafe {
-                let xv = load(x, j);
-                a0 = f32x4_add(a0, f32x4_mul(load(w, r0 + j), xv));
-                a1 = f32x4_add(a1, f32x4_mul(load(w, r1 + j), xv));
-                a2 = f32x4_add(a2, f32x4_mul(load(w, r2 + j), xv));
-                a3 = f32x4_add(a3, f32x4_mul(load(w, r3 + j), xv));
-            }
-            j += 4;
+    if w.len() < SMALL_MATRIX {
+        matmul_two_rows(xout, x, w);
+    } else {
+        for (out, row) in xout.iter_mut().zip(w.chunks_exact(n)) {
+            *out = dot_streaming(row, x);
         }
-        let mut s = [hsum(a0), hsum(a1), hsum(a2), hsum(a3)];
-        for j in n4..n {
-            s[0] += w[r0 + j] * x[j];
-            s[1] += w[r1 + j] * x[j];
-            s[2] += w[r2 + j] * x[j];
-            s[3] += w[r3 + j] * x[j];
-        }
-        xout[i..i + 4].copy_from_slice(&s);
-        i += 4;
     }
-    while i < d {
-        xout[i] = dot(&w[i * n..(i + 1) * n], x);
-        i += 1;
+}
+
+/// One long row . x with eight accumulators: enough independent adds to keep
+/// loads in flight while the row streams from memory.
+#[inline(always)]
+fn dot_streaming(row: &[f32], x: &[f32]) -> f32 {
+    let n = x.len().min(row.len());
+    let n32 = n & !31;
+    let z = f32x4_splat(0.0);
+    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5, mut a6, mut a7) = (z, z, z, z, z, z, z, z);
+    let mut j = 0;
+    while j < n32 {
+        // Safety: j + 32 <= n32 <= n, and n <= row.len(), x.len().
+        unsafe {
+            a0 = madd(a0, load(row, j), load(x, j));
+            a1 = madd(a1, load(row, j + 4), load(x, j + 4));
+            a2 = madd(a2, load(row, j + 8), load(x, j + 8));
+            a3 = madd(a3, load(row, j + 12), load(x, j + 12));
+            a4 = madd(a4, load(row, j + 16), load(x, j + 16));
+            a5 = madd(a5, load(row, j + 20), load(x, j + 20));
+            a6 = madd(a6, load(row, j + 24), load(x, j + 24));
+            a7 = madd(a7, load(row, j + 28), load(x, j + 28));
+        }
+        j += 32;
+    }
+    while j + 4 <= n {
+        // Safety: j + 4 <= n.
+        unsafe { a0 = madd(a0, load(row, j), load(x, j)) };
+        j += 4;
+    }
+    let s = f32x4_add(f32x4_add(f32x4_add(a0, a1), f32x4_add(a2, a3)), f32x4_add(f32x4_add(a4, a5), f32x4_add(a6, a7)));
+    let mut s = hsum(s);
+    for k in j..n {
+        s += row[k] * x[k];
+    }
+    s
+}
+
+/// Two rows per pass share each load of x (cache-resident matrices).
+fn matmul_two_rows(xout: &mut [f32], x: &[f32], w: &[f32]) {
+    let n = x.len();
+    let n8 = n & !7;
+    let mut rows = w.chunks_exact(n);
+    let mut outs = xout.chunks_exact_mut(2);
+    for out in &mut outs {
+        let (Some(r0), Some(r1)) = (rows.next(), rows.next()) else { break };
+        let z = f32x4_splat(0.0);
+        let (mut a0, mut a1, mut b0, mut b1) = (z, z, z, z);
+        let mut j = 0;
+        while j < n8 {
+            // Safety: j + 8 <= n8 <= n = x.len() = r0.len() = r1.len().
+            unsafe {
+                let (x0, x1) = (load(x, j), load(x, j + 4));
+                a0 = madd(a0, load(r0, j), x0);
+                a1 = madd(a1, load(r0, j + 4), x1);
+                b0 = madd(b0, load(r1, j), x0);
+                b1 = madd(b1, load(r1, j + 4), x1);
+            }
+            j += 8;
+        }
+        let (mut s0, mut s1) = (hsum(f32x4_add(a0, a1)), hsum(f32x4_add(b0, b1)));
+        for k in n8..n {
+            s0 += r0[k] * x[k];
+            s1 += r1[k] * x[k];
+        }
+        out[0] = s0;
+        out[1] = s1;
+    }
+    // an odd last row
+    if let ([out], Some(row)) = (outs.into_remainder(), rows.next()) {
+        *out = dot(row, x);
     }
 }
 
@@ -80,58 +149,216 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     while j < n8 {
         // Safety: j + 8 <= n8 <= n = a.len() = b.len().
         unsafe {
-            s0 = f32x4_add(s0, f32x4_mul(load(a, j), load(b, j)));
-            s1 = f32x4_add(s1, f32x4_mul(load(a, j + 4), load(b, j + 4)));
+            s0 = madd(s0, load(a, j), load(b, j));
+            s1 = madd(s1, load(a, j + 4), load(b, j + 4));
         }
         j += 8;
     }
+    if j + 4 <= n {
+        // Safety: j + 4 <= n.
+        unsafe { s0 = madd(s0, load(a, j), load(b, j)) };
+        j += 4;
+    }
     let mut s = hsum(f32x4_add(s0, s1));
-    for j in n8..n {
-        s += a[j] * b[j];
+    for k in j..n {
+        s += a[k] * b[k];
     }
     s
 }
 
-/// y (n,) += a * x (n,)
-pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
-    assert_eq!(y.len(), x.len(), "axpy: lengths differ");
-    let n = y.len();
-    let n4 = n & !3;
-    let av = f32x4_splat(a);
-    let mut j = 0;
-    while j < n4 {
-        // Safety: j + 4 <= n4 <= n = y.len() = x.len().
-        unsafe {
-            let v = f32x4_add(load(y, j), f32x4_mul(av, load(x, j)));
-            store(y, j, v);
-        }
-        j += 4;
+/// Sums of four vectors at once: [Σm0, Σm1, Σm2, Σm3] (a 4x4 transpose + adds).
+#[inline(always)]
+fn hsum4(m0: v128, m1: v128, m2: v128, m3: v128) -> v128 {
+    let u0 = f32x4_add(i32x4_shuffle::<0, 4, 1, 5>(m0, m1), i32x4_shuffle::<2, 6, 3, 7>(m0, m1));
+    let u1 = f32x4_add(i32x4_shuffle::<0, 4, 1, 5>(m2, m3), i32x4_shuffle::<2, 6, 3, 7>(m2, m3));
+    f32x4_add(i32x4_shuffle::<0, 1, 4, 5>(u0, u1), i32x4_shuffle::<2, 3, 6, 7>(u0, u1))
+}
+
+/// Attention scores of one head: att[t] = q . k_t / scale, where k_t is
+/// `keys[t * stride..][..q.len()]` (the key cache of one kv head).
+/// Four timesteps per pass, so one store writes four scores.
+pub fn attention_scores(att: &mut [f32], q: &[f32], keys: &[f32], stride: usize, scale: f32) {
+    let hs = q.len();
+    let steps = att.len();
+    if steps == 0 {
+        return;
     }
-    for j in n4..n {
-        y[j] += a * x[j];
+    assert!((steps - 1) * stride + hs <= keys.len(), "attention_scores: keys too short");
+    if hs % 4 != 0 {
+        return super::scalar::attention_scores(att, q, keys, stride, scale);
+    }
+    let sv = f32x4_splat(scale);
+    let mut t = 0;
+    while t + 4 <= steps {
+        let z = f32x4_splat(0.0);
+        let (mut m0, mut m1, mut m2, mut m3) = (z, z, z, z);
+        let base = t * stride;
+        let mut i = 0;
+        while i < hs {
+            // Safety: i + 4 <= hs = q.len(), and the largest key index,
+            // base + 3 * stride + i + 3 < (steps - 1) * stride + hs <= keys.len().
+            unsafe {
+                let qv = load(q, i);
+                m0 = madd(m0, qv, load(keys, base + i));
+                m1 = madd(m1, qv, load(keys, base + stride + i));
+                m2 = madd(m2, qv, load(keys, base + 2 * stride + i));
+                m3 = madd(m3, qv, load(keys, base + 3 * stride + i));
+            }
+            i += 4;
+        }
+        // Safety: t + 4 <= steps = att.len().
+        unsafe { store(att, t, f32x4_div(hsum4(m0, m1, m2, m3), sv)) };
+        t += 4;
+    }
+    for (tt, a) in att.iter_mut().enumerate().skip(t) {
+        *a = dot(q, &keys[tt * stride..][..hs]) / scale;
+    }
+}
+
+/// Weighted sum of one head's values: out = Σ_t att[t] * v_t, where v_t is
+/// `values[t * stride..][..out.len()]`. Eight output floats at a time stay in
+/// registers over all timesteps.
+pub fn attention_mix(out: &mut [f32], att: &[f32], values: &[f32], stride: usize) {
+    let hs = out.len();
+    let steps = att.len();
+    out.fill(0.0);
+    if steps == 0 {
+        return;
+    }
+    assert!((steps - 1) * stride + hs <= values.len(), "attention_mix: values too short");
+    if hs % 4 != 0 {
+        return super::scalar::attention_mix(out, att, values, stride);
+    }
+    let mut i = 0;
+    while i < hs {
+        let two = i + 8 <= hs;
+        let (mut a0, mut a1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+        for (t, &a) in att.iter().enumerate() {
+            let av = f32x4_splat(a);
+            let at = t * stride + i;
+            // Safety: at + 4 (or + 8 when `two`) <= (steps - 1) * stride + hs <= values.len().
+            unsafe {
+                a0 = madd(a0, av, load(values, at));
+                if two {
+                    a1 = madd(a1, av, load(values, at + 4));
+                }
+            }
+        }
+        // Safety: i + 4 (or + 8 when `two`) <= hs = out.len().
+        unsafe {
+            store(out, i, a0);
+            if two {
+                store(out, i + 4, a1);
+            }
+        }
+        i += if two { 8 } else { 4 };
     }
 }
 
 /// o = weight * x / sqrt(mean(x^2) + 1e-5)
 pub fn rmsnorm(o: &mut [f32], x: &[f32], weight: &[f32]) {
     assert!(o.len() == x.len() && x.len() == weight.len(), "rmsnorm: lengths differ");
-    let mut ss = dot(x, x);
-    ss /= x.len() as f32;
-    ss += 1e-5;
-    let ss = 1.0 / ss.sqrt();
+    let ss = 1.0 / (dot(x, x) / x.len() as f32 + 1e-5).sqrt();
     let n = x.len();
     let n4 = n & !3;
     let sv = f32x4_splat(ss);
     let mut j = 0;
     while j < n4 {
         // Safety: j + 4 <= n4 <= n, and all three slices have length n.
+        unsafe { store(o, j, f32x4_mul(load(weight, j), f32x4_mul(sv, load(x, j)))) };
+        j += 4;
+    }
+    for k in n4..n {
+        o[k] = weight[k] * (ss * x[k]);
+    }
+}
+
+/// e^x for four lanes: Cephes' expf (Cody-Waite range reduction to
+/// [-ln2/2, ln2/2], a degree-6 polynomial, then 2^n into the exponent bits).
+/// About 1 ulp from libm's expf; inputs are clamped to [-87.3, 88.3] so the
+/// exponent arithmetic never leaves the normal range (e^-87.3 ≈ 1e-38 where
+/// libm would give a denormal or 0: nothing a probability can tell apart).
+#[inline(always)]
+fn exp4(x: v128) -> v128 {
+    let x = f32x4_min(f32x4_max(x, f32x4_splat(-87.336_55)), f32x4_splat(88.376_26));
+    let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(core::f32::consts::LOG2_E)));
+    let r = f32x4_sub(x, f32x4_mul(n, f32x4_splat(0.693_359_4)));
+    let r = f32x4_sub(r, f32x4_mul(n, f32x4_splat(-2.121_944_4e-4)));
+    let mut p = f32x4_splat(1.987_569_1e-4);
+    p = madd(f32x4_splat(1.398_2e-3), p, r);
+    p = madd(f32x4_splat(8.333_452e-3), p, r);
+    p = madd(f32x4_splat(4.166_579_6e-2), p, r);
+    p = madd(f32x4_splat(1.666_666_5e-1), p, r);
+    p = madd(f32x4_splat(5.000_000_1e-1), p, r);
+    p = f32x4_add(madd(r, p, f32x4_mul(r, r)), f32x4_splat(1.0));
+    // p * 2^n: add n to the exponent field
+    i32x4_add(p, i32x4_shl(i32x4_trunc_sat_f32x4(n), 23))
+}
+
+/// In-place softmax, subtracting the max for numerical stability.
+pub fn softmax(x: &mut [f32]) {
+    let n = x.len();
+    if n == 0 {
+        return;
+    }
+    let n4 = n & !3;
+    let mut mv = f32x4_splat(x[0]);
+    let mut j = 0;
+    while j < n4 {
+        // Safety: j + 4 <= n4 <= n = x.len().
+        unsafe { mv = f32x4_max(mv, load(x, j)) };
+        j += 4;
+    }
+    let mut max_val = hmax(mv);
+    for &v in &x[n4..] {
+        max_val = max_val.max(v);
+    }
+    let (maxv, mut sumv) = (f32x4_splat(max_val), f32x4_splat(0.0));
+    let mut j = 0;
+    while j < n4 {
+        // Safety: j + 4 <= n4 <= n = x.len().
         unsafe {
-            let v = f32x4_mul(load(weight, j), f32x4_mul(sv, load(x, j)));
-            store(o, j, v);
+            let e = exp4(f32x4_sub(load(x, j), maxv));
+            store(x, j, e);
+            sumv = f32x4_add(sumv, e);
         }
         j += 4;
     }
-    for j in n4..n {
-        o[j] = weight[j] * (ss * x[j]);
+    let mut sum = hsum(sumv);
+    for v in &mut x[n4..] {
+        *v = (*v - max_val).exp();
+        sum += *v;
+    }
+    let s = f32x4_splat(sum);
+    let mut j = 0;
+    while j < n4 {
+        // Safety: j + 4 <= n4 <= n = x.len().
+        unsafe { store(x, j, f32x4_div(load(x, j), s)) };
+        j += 4;
+    }
+    for v in &mut x[n4..] {
+        *v /= sum;
+    }
+}
+
+/// SwiGLU: hb = silu(hb) * hb2, silu(x) = x * σ(x) = x / (1 + e^-x).
+pub fn swiglu(hb: &mut [f32], hb2: &[f32]) {
+    assert_eq!(hb.len(), hb2.len(), "swiglu: lengths differ");
+    let n = hb.len();
+    let n4 = n & !3;
+    let one = f32x4_splat(1.0);
+    let mut j = 0;
+    while j < n4 {
+        // Safety: j + 4 <= n4 <= n = hb.len() = hb2.len().
+        unsafe {
+            let v = load(hb, j);
+            let sig = f32x4_div(one, f32x4_add(one, exp4(f32x4_neg(v))));
+            store(hb, j, f32x4_mul(f32x4_mul(v, sig), load(hb2, j)));
+        }
+        j += 4;
+    }
+    for k in n4..n {
+        let val = hb[k];
+        hb[k] = val * (1.0 / (1.0 + (-val).exp())) * hb2[k];
     }
 }
