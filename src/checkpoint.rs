@@ -388,29 +388,132 @@ pub fn param_count(h: &Header) -> u64 {
     Sizes::of(h).and_then(|s| s.kept_floats()).unwrap_or(0)
 }
 
-/// Copies f32 tensors out of a byte source, through a small scratch buffer.
-struct TensorReader<'a, S: ?Sized> {
-    src: &'a S,
-    scratch: Vec<u8>,
+/// One tensor being filled: its byte range in the file and its buffer.
+#[derive(Debug)]
+struct Slot {
+    tensor: Tensor,
+    start: u64, // byte offsets in the file
+    end: u64,
+    data: Vec<f32>,
 }
 
-impl<'a, S: ByteSource + ?Sized> TensorReader<'a, S> {
-    /// Copy `n` little-endian f32s starting at byte `offset` into a new,
-    /// exactly sized buffer (an allocation failure is an error, not an abort).
-    fn read(&mut self, offset: u64, n: u64) -> Result<Vec<f32>> {
-        let too_large = || Error::TooLarge { what: "the weights", bytes: n * 4 };
-        let n_usize = usize::try_from(n).map_err(|_| too_large())?;
-        let mut out: Vec<f32> = Vec::new();
-        out.try_reserve_exact(n_usize).map_err(|_| too_large())?;
-        let (mut offset, end) = (offset, offset + n * 4);
-        while offset < end {
-            let chunk = (end - offset).min(self.scratch.len() as u64) as usize;
-            let buf = &mut self.scratch[..chunk];
-            self.src.read_into(offset, buf);
-            out.extend(buf.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
-            offset += chunk as u64;
+/// Builds a checkpoint from its bytes arriving in order, chunk by chunk (a
+/// download or a file being read): the header is checked and every tensor
+/// allocated first, then each chunk is converted straight into the tensors,
+/// so the file never needs to be held whole in memory next to the weights.
+#[derive(Debug)]
+pub struct CheckpointBuilder {
+    header: Header,
+    file_len: u64,
+    pos: u64,         // bytes received so far
+    slots: Vec<Slot>, // in file order
+    slot: usize,      // the slot `pos` is in or before
+    carry: Vec<u8>,   // the first bytes of a float split between chunks
+}
+
+impl CheckpointBuilder {
+    /// Start from the first bytes of the file (256, or all if shorter) and
+    /// its total length; fails before allocating if they do not fit together.
+    pub fn new(head: &[u8], file_len: u64) -> Result<CheckpointBuilder> {
+        let header = check(head, file_len)?;
+        let s = Sizes::of(&header)?;
+        let order = if header.version == 0 { LEGACY_ORDER } else { EXPORT_V1_ORDER };
+        let mut offset = if header.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES } as u64;
+        let mut slots = Vec::with_capacity(order.len());
+        for &tensor in order {
+            let floats = s.tensor(tensor, header.shared_classifier);
+            let (start, end) = (offset, offset + floats * 4);
+            offset = end;
+            if floats == 0 || matches!(tensor, Tensor::FreqCis) {
+                continue; // absent, or skipped (the legacy RoPE tables)
+            }
+            let bytes = floats * 4;
+            let too_large = || Error::TooLarge { what: "the weights", bytes };
+            let mut data = Vec::new();
+            data.try_reserve_exact(usize::try_from(floats).map_err(|_| too_large())?).map_err(|_| too_large())?;
+            slots.push(Slot { tensor, start, end, data });
         }
-        Ok(out)
+        Ok(CheckpointBuilder { header, file_len, pos: 0, slots, slot: 0, carry: Vec::with_capacity(4) })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.pos
+    }
+
+    /// The next bytes of the file, in order.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        let arriving = self.pos + chunk.len() as u64;
+        if arriving > self.file_len {
+            return Err(Error::CheckpointSize { actual: arriving, expected: self.file_len });
+        }
+        let mut bytes = chunk;
+        while !bytes.is_empty() {
+            while self.slot < self.slots.len() && self.slots[self.slot].end <= self.pos {
+                self.slot += 1;
+            }
+            let Some(slot) = self.slots.get_mut(self.slot) else { break };
+            if self.pos < slot.start {
+                // header, or a skipped tensor
+                let skip = (slot.start - self.pos).min(bytes.len() as u64) as usize;
+                self.pos += skip as u64;
+                bytes = &bytes[skip..];
+                continue;
+            }
+            let take = (slot.end - self.pos).min(bytes.len() as u64) as usize;
+            let (mut part, rest) = bytes.split_at(take);
+            if !self.carry.is_empty() {
+                let need = (4 - self.carry.len()).min(part.len());
+                self.carry.extend_from_slice(&part[..need]);
+                part = &part[need..];
+                if let [a, b, c, d] = self.carry[..] {
+                    slot.data.push(f32::from_le_bytes([a, b, c, d]));
+                    self.carry.clear();
+                }
+            }
+            let floats = part.chunks_exact(4);
+            self.carry.extend_from_slice(floats.remainder());
+            slot.data.extend(floats.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+            self.pos += take as u64;
+            bytes = rest;
+        }
+        self.pos = arriving;
+        Ok(())
+    }
+
+    /// All bytes received: the checkpoint.
+    pub fn finish(self) -> Result<Checkpoint> {
+        if self.pos != self.file_len {
+            return Err(Error::Checkpoint(format!(
+                "the file ended after {} of its {} bytes",
+                thousands(self.pos),
+                thousands(self.file_len)
+            )));
+        }
+        let mut tensors: [Vec<f32>; TENSORS] = Default::default();
+        for slot in self.slots {
+            tensors[slot.tensor as usize] = slot.data;
+        }
+        let mut take = |t: Tensor| std::mem::take(&mut tensors[t as usize]);
+        let weights = Weights {
+            token_embedding_table: take(Tensor::Embedding),
+            rms_att_weight: take(Tensor::RmsAtt),
+            rms_ffn_weight: take(Tensor::RmsFfn),
+            wq: take(Tensor::Wq),
+            wk: take(Tensor::Wk),
+            wv: take(Tensor::Wv),
+            wo: take(Tensor::Wo),
+            w1: take(Tensor::W1),
+            w2: take(Tensor::W2),
+            w3: take(Tensor::W3),
+            rms_final_weight: take(Tensor::RmsFinal),
+            wcls: if self.header.shared_classifier { None } else { Some(take(Tensor::Wcls)) },
+        };
+        Ok(Checkpoint { header: self.header, weights })
     }
 }
 
@@ -421,42 +524,19 @@ impl Checkpoint {
     }
 
     /// Load from any byte source: validate the header and the length, then
-    /// copy each tensor into its own aligned buffer.
+    /// copy the tensors out in 64 KiB chunks.
     pub fn from_source<S: ByteSource + ?Sized>(src: &S) -> Result<Checkpoint> {
         let len = src.byte_len();
-        let mut head = vec![0u8; len.min(EXPORT_HEADER_BYTES as u64) as usize];
-        src.read_into(0, &mut head);
-        let header = check(&head, len)?;
-        let expected = expected_file_size(&header)?;
-
-        // where each tensor starts, walking the format's order
-        let s = Sizes::of(&header)?;
-        let order = if header.version == 0 { LEGACY_ORDER } else { EXPORT_V1_ORDER };
-        let mut at = [0u64; TENSORS];
-        let mut offset = if header.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES } as u64;
-        for &t in order {
-            at[t as usize] = offset;
-            offset += s.tensor(t, header.shared_classifier) * 4;
+        let mut chunk = vec![0u8; len.min(EXPORT_HEADER_BYTES as u64) as usize];
+        src.read_into(0, &mut chunk);
+        let mut builder = CheckpointBuilder::new(&chunk, len)?;
+        chunk.resize(1 << 16, 0);
+        while builder.received() < len {
+            let n = (len - builder.received()).min(chunk.len() as u64) as usize;
+            src.read_into(builder.received(), &mut chunk[..n]);
+            builder.push(&chunk[..n])?;
         }
-        debug_assert_eq!(offset, expected);
-
-        let mut r = TensorReader { src, scratch: vec![0u8; 1 << 16] };
-        let mut read = |t: Tensor| r.read(at[t as usize], s.tensor(t, header.shared_classifier));
-        let weights = Weights {
-            token_embedding_table: read(Tensor::Embedding)?,
-            rms_att_weight: read(Tensor::RmsAtt)?,
-            rms_ffn_weight: read(Tensor::RmsFfn)?,
-            wq: read(Tensor::Wq)?,
-            wk: read(Tensor::Wk)?,
-            wv: read(Tensor::Wv)?,
-            wo: read(Tensor::Wo)?,
-            w1: read(Tensor::W1)?,
-            w2: read(Tensor::W2)?,
-            w3: read(Tensor::W3)?,
-            rms_final_weight: read(Tensor::RmsFinal)?,
-            wcls: if header.shared_classifier { None } else { Some(read(Tensor::Wcls)?) },
-        };
-        Ok(Checkpoint { header, weights })
+        builder.finish()
     }
 
     pub fn config(&self) -> &Config {
@@ -467,23 +547,6 @@ impl Checkpoint {
     pub fn param_count(&self) -> u64 {
         param_count(&self.header)
     }
-}
-
-/// A one-line human description, e.g. for the CLI and the page's card.
-pub fn describe(h: &Header) -> String {
-    let c = &h.config;
-    format!(
-        "{} dim {} hidden {} layers {} heads {} kv_heads {} vocab {} seq_len {}{}",
-        if h.version == 0 { "legacy v0" } else { "export v1" },
-        c.dim,
-        c.hidden_dim,
-        c.n_layers,
-        c.n_heads,
-        c.n_kv_heads,
-        thousands(c.vocab_size as u64),
-        c.seq_len,
-        if h.shared_classifier { "" } else { " (separate classifier)" }
-    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::checkpoint::{self, run_state_bytes, weight_bytes, ByteSource, Checkpoint};
+use crate::checkpoint::{self, run_state_bytes, weight_bytes, ByteSource, Checkpoint, CheckpointBuilder};
 use crate::error::Error;
 use crate::generate::Llama;
 use crate::sampler::SamplerParams;
@@ -171,6 +171,48 @@ impl Model {
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> bool {
         self.llama.is_running()
+    }
+}
+
+/// Loads a checkpoint as its bytes arrive (a download or a file being read):
+/// `new ModelLoader(firstBytes, totalSize)` checks the header and allocates
+/// the weights, `push(chunk)` converts each chunk straight into them, and
+/// `finish(tokenizer)` gives the `Model`. The file is never held whole in
+/// memory beside the weights.
+#[wasm_bindgen]
+pub struct ModelLoader {
+    builder: Option<CheckpointBuilder>,
+}
+
+#[wasm_bindgen]
+impl ModelLoader {
+    /// `head`: the file's first 256 bytes (all of it if shorter); `size`: its length.
+    #[wasm_bindgen(constructor)]
+    pub fn new(head: &[u8], size: f64) -> Result<ModelLoader, JsError> {
+        console_error_panic_hook::set_once();
+        if !(size.is_finite() && size >= 0.0 && size.fract() == 0.0) {
+            return Err(Error::Argument(format!("file size {size} is not a byte count")).into());
+        }
+        Ok(ModelLoader { builder: Some(CheckpointBuilder::new(head, size as u64)?) })
+    }
+
+    /// The next bytes of the file, from its very first byte on, in order.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+        let builder = self.builder.as_mut().ok_or(Error::State("this loader has already finished"))?;
+        Ok(builder.push(chunk)?)
+    }
+
+    /// Bytes pushed so far.
+    #[wasm_bindgen(getter)]
+    pub fn received(&self) -> f64 {
+        self.builder.as_ref().map_or(0.0, |b| b.received() as f64)
+    }
+
+    /// All bytes pushed: build the model with this tokenizer.
+    pub fn finish(&mut self, tokenizer: &Uint8Array) -> Result<Model, JsError> {
+        let builder = self.builder.take().ok_or(Error::State("this loader has already finished"))?;
+        let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
+        Ok(Model { llama: Llama::new(builder.finish()?, tokenizer)? })
     }
 }
 

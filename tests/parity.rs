@@ -107,3 +107,30 @@ fn unshared_classifier_and_gqa_run() {
     let mut b = Llama::from_bytes(&data("stories260K.bin"), &tok).unwrap();
     assert_eq!(a.generate("Once", params, 40).unwrap(), b.generate("Once", params, 40).unwrap());
 }
+
+/// Bytes arriving in chunks of any size (splitting floats and headers) load
+/// the same weights as the whole file at once; extra or missing bytes are errors.
+#[test]
+fn checkpoint_builder_accepts_any_chunking() {
+    use llama2_wasm::checkpoint::CheckpointBuilder;
+    for name in ["stories260K.bin", "stories260K_v1.bin"] {
+        let bytes = data(name);
+        let whole = Checkpoint::from_bytes(&bytes).unwrap();
+        for chunk in [1usize, 7, 4096, 100_003] {
+            let mut b = CheckpointBuilder::new(&bytes[..256], bytes.len() as u64).unwrap();
+            for c in bytes.chunks(chunk) {
+                b.push(c).unwrap();
+            }
+            let built = b.finish().unwrap();
+            assert_eq!(built.weights.wq, whole.weights.wq, "{name} in chunks of {chunk}");
+            assert_eq!(built.weights.token_embedding_table, whole.weights.token_embedding_table);
+            assert_eq!(built.weights.rms_final_weight, whole.weights.rms_final_weight);
+        }
+        let mut b = CheckpointBuilder::new(&bytes[..256], bytes.len() as u64).unwrap();
+        b.push(&bytes[..1000]).unwrap();
+        assert!(b.finish().unwrap_err().to_string().contains("ended after 1,000"));
+        let mut b = CheckpointBuilder::new(&bytes[..256], bytes.len() as u64).unwrap();
+        b.push(&bytes).unwrap();
+        assert!(b.push(&[0]).unwrap_err().to_string().contains("header needs"));
+    }
+}

@@ -6,7 +6,7 @@
 
 use js_sys::Uint8Array;
 use llama2_wasm::kernels::scalar;
-use llama2_wasm::wasm::Model;
+use llama2_wasm::wasm::{Model, ModelLoader};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
@@ -192,4 +192,23 @@ fn simd_kernels_agree_with_scalar() {
     simd128::matmul(&mut a, &x, &w);
     scalar::matmul(&mut b, &x, &w);
     assert_close(&a, &b, "matmul 32000x288");
+}
+
+#[wasm_bindgen_test]
+fn model_loader_streams_chunks_into_the_same_model() {
+    let mut loader = ModelLoader::new(&STORIES260K[..256], STORIES260K.len() as f64).unwrap();
+    for chunk in STORIES260K.chunks(65_537) {
+        loader.push(chunk).unwrap();
+    }
+    let mut streamed = loader.finish(&js(TOK512)).unwrap();
+    assert!(message(loader.finish(&js(TOK512)).err().unwrap()).contains("already finished"));
+    let mut whole = Model::new(&js(STORIES260K), &js(TOK512)).unwrap();
+    for m in [&mut streamed, &mut whole] {
+        m.start("Once upon a time", 0.0, 0.9, 1.0, 40.0).unwrap();
+        while m.step().unwrap().is_some() {}
+    }
+    assert_eq!(streamed.tokens(), whole.tokens());
+    // a bad header fails at once, before any chunk
+    let msg = message(ModelLoader::new(&STORIES260K[..256], 1000.0).err().unwrap());
+    assert!(msg.contains("1,000") && msg.contains("1,056,540"), "{msg}");
 }

@@ -1,6 +1,6 @@
-// Getting bytes into the page: fetch with progress, dropped files with
-// progress, each into ONE Uint8Array of the final size (no chunk list plus a
-// concatenated copy), so a 420 MB checkpoint costs 420 MB in JS, once.
+// Getting bytes into the page, from a URL or a dropped file, as streams of
+// chunks: checkpoints go chunk by chunk into wasm (never whole in JS), small
+// files (tokenizers) are read into one buffer of their final size.
 
 /** Format a byte count for people: 1056540 -> "1.06 MB". */
 export function formatBytes(n) {
@@ -23,54 +23,66 @@ function allocate(size, name) {
   }
 }
 
-/** Read a stream into `buffer` (growing it if the size was unknown). */
-async function readInto(reader, buffer, onProgress, total) {
-  let at = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (at + value.length > buffer.length) {
-      // size unknown or wrong: grow geometrically
-      const bigger = new Uint8Array(Math.max(buffer.length * 2, at + value.length));
-      bigger.set(buffer.subarray(0, at));
-      buffer = bigger;
-    }
-    buffer.set(value, at);
-    at += value.length;
-    onProgress(at, total || at);
-  }
-  return at === buffer.length ? buffer : buffer.slice(0, at);
-}
-
-/** fetch(url) into one Uint8Array, reporting (loaded, total) bytes. */
-export async function fetchBytes(url, onProgress = () => {}) {
+/**
+ * A byte source to read once, in order: `{ name, total, reader }`, where
+ * `reader.read()` gives `{ done, value: Uint8Array }` chunks. Checkpoints are
+ * pushed into wasm chunk by chunk from these; small files are read whole.
+ */
+export async function urlSource(url) {
+  const name = url.split("/").pop();
   const response = await fetch(url);
   if (!response.ok) {
     throw new Error(`could not download ${url}: HTTP ${response.status} ${response.statusText}`);
   }
   const total = Number(response.headers.get("Content-Length")) || 0;
-  onProgress(0, total);
-  if (!response.body) {
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    onProgress(bytes.length, bytes.length);
-    return bytes;
+  if (total && response.body) return { name, total, reader: response.body.getReader() };
+  // no length (or no stream): read it whole, then hand it out as one chunk
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  return { name, total: bytes.length, reader: oneChunk(bytes) };
+}
+
+export function fileSource(file) {
+  const reader = file.stream ? file.stream().getReader() : null;
+  if (reader) return { name: file.name, total: file.size, reader };
+  let bytes = null;
+  return {
+    name: file.name,
+    total: file.size,
+    reader: {
+      async read() {
+        if (bytes) return { done: true };
+        bytes = new Uint8Array(await file.arrayBuffer());
+        return { done: false, value: bytes };
+      },
+    },
+  };
+}
+
+function oneChunk(bytes) {
+  let given = false;
+  return {
+    read: async () => (given ? { done: true } : ((given = true), { done: false, value: bytes })),
+    cancel: async () => {},
+  };
+}
+
+/** A whole source into one Uint8Array of its final size, reporting (loaded, total). */
+export async function readAll(source, onProgress = () => {}) {
+  const buffer = allocate(source.total, source.name);
+  let at = 0;
+  onProgress(0, source.total);
+  for (;;) {
+    const { done, value } = await source.reader.read();
+    if (done) break;
+    if (at + value.length > buffer.length) throw new Error(`${source.name} is longer than announced`);
+    buffer.set(value, at);
+    at += value.length;
+    onProgress(at, source.total);
   }
-  return readInto(response.body.getReader(), allocate(total || 1 << 20, url), onProgress, total);
+  return at === buffer.length ? buffer : buffer.slice(0, at);
 }
 
 /** The first `n` bytes of a File (to tell what it is before reading it all). */
 export async function readHead(file, n = 256) {
   return new Uint8Array(await file.slice(0, n).arrayBuffer());
-}
-
-/** A whole File into one Uint8Array, reporting (loaded, total) bytes. */
-export async function readFile(file, onProgress = () => {}) {
-  const buffer = allocate(file.size, file.name);
-  onProgress(0, file.size);
-  if (!file.stream) {
-    buffer.set(new Uint8Array(await file.arrayBuffer()));
-    onProgress(file.size, file.size);
-    return buffer;
-  }
-  return readInto(file.stream().getReader(), buffer, onProgress, file.size);
 }

@@ -1,7 +1,7 @@
 // The demo page: load the default model, generate with a requestAnimationFrame
 // loop, and swap in whatever checkpoint / tokenizer the user drops.
-import init, { Model, fileInfo } from "./pkg/llama2_wasm.js";
-import { fetchBytes, formatBytes, readFile, readHead } from "./loader.js";
+import init, { ModelLoader, fileInfo } from "./pkg/llama2_wasm.js";
+import { fileSource, formatBytes, readAll, readHead, urlSource } from "./loader.js";
 
 const DEFAULT_CHECKPOINT = "models/stories260K.bin";
 // tokenizers served beside the default model, by vocabulary size
@@ -107,9 +107,10 @@ async function tokenizerFor(vocabSize) {
     throw new Error(`this checkpoint has a vocabulary of ${vocabSize.toLocaleString("en-US")} tokens ` +
       "and no matching tokenizer is loaded: drop its tokenizer.bin together with it");
   }
-  const progress = progressRow(url.split("/").pop());
+  const source = await urlSource(url);
+  const progress = progressRow(source.name);
   try {
-    const entry = { name: url.split("/").pop(), bytes: await fetchBytes(url, progress) };
+    const entry = { name: source.name, bytes: await readAll(source, progress) };
     state.tokenizers.set(vocabSize, entry);
     return entry;
   } finally {
@@ -117,17 +118,52 @@ async function tokenizerFor(vocabSize) {
   }
 }
 
-async function loadDefault() {
-  const name = DEFAULT_CHECKPOINT.split("/").pop();
-  const progress = progressRow(name);
-  let bytes;
+/**
+ * Stream a checkpoint into wasm: the first 256 bytes open a ModelLoader
+ * (header checked, weights allocated), then every chunk goes straight in.
+ * Peak memory is the weights plus one chunk, not the file twice.
+ */
+async function buildModel(source, tokenizer) {
+  const progress = progressRow(source.name);
+  let loader = null;
+  let head = new Uint8Array(0);
+  let received = 0;
   try {
-    [bytes] = await Promise.all([fetchBytes(DEFAULT_CHECKPOINT, progress), tokenizerFor(512)]);
+    for (;;) {
+      const { done, value } = await source.reader.read();
+      if (done) break;
+      received += value.length;
+      progress(received, source.total);
+      if (loader) {
+        loader.push(value);
+        continue;
+      }
+      const joined = new Uint8Array(head.length + value.length);
+      joined.set(head);
+      joined.set(value, head.length);
+      head = joined;
+      if (head.length >= 256) {
+        loader = new ModelLoader(head.subarray(0, 256), source.total);
+        loader.push(head);
+      }
+    }
+    if (!loader) {
+      loader = new ModelLoader(head, source.total);
+      loader.push(head);
+    }
+    return loader.finish(tokenizer.bytes);
+  } catch (e) {
+    source.reader.cancel?.().catch(() => {});
+    throw new Error(`${source.name}: ${e.message}`);
   } finally {
+    loader?.free();
     progress.done();
   }
-  const tok = state.tokenizers.get(512);
-  installModel(new Model(bytes, tok.bytes), name, tok.name);
+}
+
+async function loadDefault() {
+  const [source, tok] = await Promise.all([urlSource(DEFAULT_CHECKPOINT), tokenizerFor(512)]);
+  installModel(await buildModel(source, tok), source.name, tok.name);
 }
 
 // ------------------------------------------------------------------ files
@@ -152,7 +188,7 @@ async function openFiles(files) {
   let tok = null;
   if (tokenizers.length) {
     const file = tokenizers[0];
-    tok = { name: file.name, bytes: await readFile(file) };
+    tok = { name: file.name, bytes: await readAll(fileSource(file)) };
   }
   if (!ckpt) {
     // a tokenizer alone: use it with the current weights
@@ -169,20 +205,7 @@ async function openFiles(files) {
     return;
   }
   tok ??= await tokenizerFor(ckpt.info.vocab_size);
-  const progress = progressRow(ckpt.file.name);
-  let bytes;
-  try {
-    bytes = await readFile(ckpt.file, progress);
-  } finally {
-    progress.done();
-  }
-  let model;
-  try {
-    model = new Model(bytes, tok.bytes);
-  } catch (e) {
-    throw new Error(`${ckpt.file.name}: ${e.message}`);
-  }
-  bytes = null; // the weights now live in wasm memory; let the JS copy go
+  const model = await buildModel(fileSource(ckpt.file), tok);
   state.tokenizers.set(ckpt.info.vocab_size, tok);
   installModel(model, ckpt.file.name, tok.name);
 }
