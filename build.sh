@@ -5,6 +5,8 @@
 #   ./build.sh build    set up and build only
 #   ./build.sh test     set up, build, and run every test (native, wasm in headless
 #                       Chromium, and the demo page end to end)
+#   ./build.sh bench    speed and memory: Chromium (SIMD and scalar builds) vs the
+#                       native CLI; prints a table, writes tests/bench/out/results.json
 #
 # Setup is idempotent: it adds the wasm32 target, installs wasm-bindgen-cli
 # (the version Cargo.lock pins) and wasm-pack with cargo when missing, and for
@@ -68,9 +70,9 @@ setup_node() {
         fi
     fi
     # playwright-core drives the system's Chromium; it downloads no browser
-    if [ ! -d tests/e2e/node_modules/playwright-core ] || [ tests/e2e/package-lock.json -nt tests/e2e/node_modules ]; then
-        say "installing the page tests' npm packages (playwright-core)"
-        (cd tests/e2e && npm ci --no-audit --no-fund)
+    if [ ! -d tests/node_modules/playwright-core ] || [ tests/package-lock.json -nt tests/node_modules ]; then
+        say "installing the browser tests' npm packages (playwright-core)"
+        (cd tests && npm ci --no-audit --no-fund)
     fi
 }
 
@@ -107,6 +109,20 @@ build_wasm() {
     wasm-pack build --release --target web --out-dir www/pkg --no-typescript --no-pack
 }
 
+# The same crate without +simd128, for the benchmark's SIMD / scalar ratio.
+build_wasm_scalar() {
+    say "building the scalar wasm package (no SIMD) into www/pkg-scalar"
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128" CARGO_TARGET_DIR=target/scalar \
+        wasm-pack build --release --target web --out-dir www/pkg-scalar --no-typescript --no-pack
+}
+
+run_bench() {
+    say "building the native CLI (cargo build --release)"
+    cargo build --release
+    say "benchmark (tests/bench/run.mjs; random checkpoints are made once into tests/bench/models)"
+    (cd tests && node bench/run.mjs)
+}
+
 serve() {
     command -v python3 >/dev/null || die "serving needs python3 (or serve www/ with any static server)"
     say "serving the demo at http://localhost:$PORT  (Ctrl-C to stop)"
@@ -132,7 +148,7 @@ run_tests() {
     wasm-pack test --headless --chrome --release -- --test web 2>&1 | tee "$log" || status=1
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     say "page tests (headless Chromium via playwright-core; screenshots in tests/e2e/out)"
-    (cd tests/e2e && node --test --test-concurrency=1) 2>&1 | tee "$log" || status=1
+    (cd tests && node --test --test-concurrency=1 e2e/) 2>&1 | tee "$log" || status=1
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     rm -f "$log"
     [ "$status" = 0 ] || failed=$((failed > 0 ? failed : 1))
@@ -145,5 +161,6 @@ case "$cmd" in
     serve) setup_rust; fetch_models; build_wasm; serve ;;
     build) setup_rust; fetch_models; build_wasm ;;
     test) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; run_tests ;;
-    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test])" ;;
+    bench) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_scalar; run_bench ;;
+    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench])" ;;
 esac

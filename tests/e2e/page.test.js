@@ -1,22 +1,21 @@
 // End-to-end tests of the demo page in headless Chromium: the page as a
 // person uses it, served from www/ (built by ./build.sh).
 //
-//   cd tests/e2e && npm ci && node --test
+//   cd tests && npm ci && node --test e2e/
 //
 // Screenshots go to tests/e2e/out/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { serve, CHROMIUM_OPTIONS } from "../static-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const www = path.join(root, "www");
 const out = path.join(here, "out");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const golden = fs
   .readFileSync(path.join(root, "tests/golden/runc_parity.jsonl"), "utf8")
@@ -26,42 +25,21 @@ const golden = fs
 const goldenCase = (model, prompt, temperature) =>
   golden.find((c) => c.kind === "generate" && c.model === model && c.prompt === prompt && c.temperature === temperature);
 
-const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
-
-let server, browser, page, baseUrl;
+let server, browser, page;
 const pageErrors = [];
 
 before(async () => {
   fs.mkdirSync(out, { recursive: true });
-  server = http.createServer((req, res) => {
-    const url = new URL(req.url, "http://x");
-    const file = path.join(www, decodeURIComponent(url.pathname === "/" ? "/index.html" : url.pathname));
-    if (!file.startsWith(www) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    const body = fs.readFileSync(file);
-    res.writeHead(200, {
-      "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
-      "Content-Length": body.length,
-    });
-    res.end(body);
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  baseUrl = `http://127.0.0.1:${server.address().port}/`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
-      "--no-first-run", "--disable-component-update", "--disable-sync"],
-  });
+  server = await serve(www);
+  browser = await chromium.launch(CHROMIUM_OPTIONS);
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   page.on("pageerror", (e) => pageErrors.push(e));
-  await page.goto(baseUrl);
+  await page.goto(server.url + "/");
 });
 
 after(async () => {
   await browser?.close();
-  server?.close();
+  await server?.close();
 });
 
 const card = (field) => page.locator(`#card [data-field="${field}"]`).textContent();

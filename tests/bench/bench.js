@@ -1,0 +1,40 @@
+// The benchmark's page side: load a wasm build (SIMD or scalar) and a
+// checkpoint through the real Model class, then time greedy generation the
+// way run.c does (the timer starts after the first token).
+import { urlSource, readAll } from "/www/loader.js";
+
+/**
+ * options: { pkg: "pkg" | "pkg-scalar", checkpoint: URL, tokenizer: URL, runs, steps }
+ * returns { kernels, runs: [{ tokPerSec, msPerToken, tokens }], wasmBytes }
+ */
+async function bench({ pkg, checkpoint, tokenizer, runs = 3, steps = 256 }) {
+  const wasm = await import(`/www/${pkg}/llama2_wasm.js`);
+  const exports = await wasm.default();
+  const tok = await readAll(await urlSource(tokenizer));
+  const source = await urlSource(checkpoint);
+  const bytes = await readAll(source);
+  const loader = new wasm.ModelLoader(bytes.subarray(0, 256), bytes.length);
+  for (let at = 0; at < bytes.length; at += 1 << 20) loader.push(bytes.subarray(at, at + (1 << 20)));
+  const model = loader.finish(tok);
+  loader.free();
+  const results = [];
+  // one untimed run first: V8 compiles hot wasm functions with its optimizing
+  // tier in the background, and short runs would otherwise time the baseline tier
+  model.start("", 0, 0.9, 1, steps);
+  while (model.step() !== undefined);
+  for (let r = 0; r < runs; r++) {
+    model.start("", 0, 0.9, 1, steps);
+    model.step(); // the first token is not timed, as in run.c
+    let tokens = 0;
+    const t0 = performance.now();
+    while (model.step() !== undefined) tokens++;
+    const ms = performance.now() - t0;
+    results.push({ tokPerSec: (tokens / ms) * 1000, msPerToken: ms / tokens, tokens });
+  }
+  const kernels = model.config().kernels;
+  model.free();
+  return { kernels, runs: results, wasmBytes: exports.memory.buffer.byteLength };
+}
+
+window.bench = bench;
+window.benchReady = true;

@@ -1,0 +1,243 @@
+// The benchmark: `./build.sh bench` (which builds www/pkg, www/pkg-scalar and
+// the native CLI first), or `cd tests && node bench/run.mjs`.
+//
+// For stories260K (real) and random-weight checkpoints of the 15M / 42M /
+// 110M shapes: greedy generation of 256 tokens from an empty prompt, timed as
+// run.c times it (after the first token), several runs each, in
+//   - headless Chromium through the real Model class, SIMD128 build,
+//   - the same page with the scalar build (no +simd128),
+//   - the native CLI (--release, one thread),
+// plus the demo page's own live tokens/s against raw step() throughput, and
+// the page's peak memory with the 110M shape loaded.
+// Prints one table, writes tests/bench/out/results.json.
+//
+// Environment: BENCH_RUNS (default 3), BENCH_MODELS (e.g. "260K,15M").
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { serve, CHROMIUM_OPTIONS } from "../static-server.mjs";
+import { SHAPES, makeCheckpoint } from "./make-checkpoints.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const outDir = path.join(here, "out");
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const STEPS = 256;
+const CLI = path.join(root, "target/release/llama2");
+
+const ALL = ["260K", ...Object.keys(SHAPES)];
+const wanted = (process.env.BENCH_MODELS ?? ALL.join(",")).split(",").map((s) => s.trim());
+const models = ALL.filter((m) => wanted.includes(m)).map((m) => {
+  if (m === "260K") {
+    return { name: "stories260K (real)", key: m, file: path.join(root, "www/models/stories260K.bin"),
+      tokenizer: path.join(root, "www/models/tok512.bin") };
+  }
+  return { name: `${m} shape (random)`, key: m, file: makeCheckpoint(m), tokenizer: path.join(root, "www/models/tokenizer.bin") };
+});
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const stats = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs), runs: xs });
+const url = (file) => "/" + path.relative(root, file).split(path.sep).join("/");
+
+function machine() {
+  const cpu = fs.readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1] ?? os.cpus()[0]?.model;
+  let chromiumVersion = "";
+  try {
+    chromiumVersion = execFileSync(CHROMIUM_OPTIONS.executablePath, ["--version"],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {}
+  return { cpu, cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), chromium: chromiumVersion,
+    node: process.version, date: new Date().toISOString() };
+}
+
+/** Native CLI: run.c's "achieved tok/s" line, RUNS times. */
+function native(model) {
+  const runs = [];
+  for (let r = 0; r < RUNS; r++) {
+    const res = spawnSync(CLI, [model.file, "-z", model.tokenizer, "-t", "0", "-s", "1", "-n", String(STEPS)], {
+      encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
+    const m = res.stderr.match(/achieved tok\/s: ([\d.]+)/);
+    if (!m) throw new Error(`native CLI failed on ${model.file}: ${res.stderr}`);
+    runs.push(Number(m[1]));
+  }
+  return stats(runs);
+}
+
+/** The Model class in a fresh page, for one wasm build. */
+async function browserRun(browser, base, pkg, model) {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${base}/tests/bench/bench.html`);
+    await page.waitForFunction(() => window.benchReady);
+    const res = await page.evaluate((o) => window.bench(o),
+      { pkg, checkpoint: url(model.file), tokenizer: url(model.tokenizer), runs: RUNS, steps: STEPS });
+    return { kernels: res.kernels, wasmBytes: res.wasmBytes, ...stats(res.runs.map((r) => r.tokPerSec)),
+      msPerToken: median(res.runs.map((r) => r.msPerToken)) };
+  } finally {
+    await page.close();
+  }
+}
+
+/** The demo page's own live tokens/s for a model dropped on it (via the file button). */
+async function demoPage(browser, base, model) {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${base}/www/`);
+    await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent !== "–");
+    await page.setInputFiles("#file-input", model.file);
+    const name = path.basename(model.file);
+    await page.waitForFunction((n) => document.querySelector('#card [data-field="name"]').textContent === n, name,
+      { timeout: 120_000 });
+    // alternate raw step() loops and page generations in the same page, so
+    // drift on a noisy machine hits both alike
+    const speeds = [];
+    const raws = [];
+    await page.evaluate(() => window.llama2Debug.rawStepsPerSecond()); // warm-up
+    for (let r = 0; r < RUNS; r++) {
+      raws.push(await page.evaluate((n) => window.llama2Debug.rawStepsPerSecond(n), STEPS));
+      await page.fill("#prompt", "");
+      await page.fill("#temperature", "0");
+      await page.fill("#steps", String(STEPS));
+      await page.fill("#seed", "1");
+      await page.click("#generate-button");
+      await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 300_000, polling: 500 });
+      speeds.push(Number(await page.locator("#stat-speed").textContent()));
+    }
+    return { page: stats(speeds), raw: stats(raws) };
+  } finally {
+    await page.close();
+  }
+}
+
+/** Peak resident memory (VmHWM) of the browser's renderer processes, in bytes. */
+function rendererPeak(browserPid) {
+  let peak = 0;
+  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      if (!cmd.includes("--type=renderer") || !cmd.startsWith(CHROMIUM_OPTIONS.executablePath.replace(/chromium$/, ""))) continue;
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      const ppid = Number(status.match(/PPid:\s*(\d+)/)?.[1]);
+      if (browserPid && !isDescendant(ppid, browserPid)) continue;
+      peak = Math.max(peak, Number(status.match(/VmHWM:\s*(\d+) kB/)?.[1] ?? 0) * 1024);
+    } catch {}
+  }
+  return peak;
+}
+
+function isDescendant(pid, ancestor) {
+  for (let i = 0; i < 10 && pid > 1; i++) {
+    if (pid === ancestor) return true;
+    try {
+      pid = Number(fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/PPid:\s*(\d+)/)?.[1]);
+    } catch {
+      return false;
+    }
+  }
+  return false;
+}
+
+/** Load a checkpoint on the demo page in a fresh browser; the renderer's peak memory. */
+async function pageMemory(base, model) {
+  const measure = async (drop) => {
+    const browser = await chromium.launch(CHROMIUM_OPTIONS);
+    try {
+      const pid = browser.process?.()?.pid; // not exposed by launch(); fall back to all renderers
+      const page = await browser.newPage();
+      await page.goto(`${base}/www/`);
+      await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent !== "–");
+      await page.click("#stop-button").catch(() => {});
+      if (drop) {
+        await page.setInputFiles("#file-input", model.file);
+        await page.waitForFunction((n) => document.querySelector('#card [data-field="name"]').textContent === n,
+          path.basename(model.file), { timeout: 300_000 });
+      }
+      await page.waitForTimeout(500);
+      const wasmBytes = await page.evaluate(() => window.llama2Debug?.wasmMemoryBytes() ?? 0);
+      return { peak: rendererPeak(pid), wasmBytes };
+    } finally {
+      await browser.close();
+    }
+  };
+  const baseline = await measure(false);
+  const loaded = await measure(true);
+  const [dim, , layers, heads, kvHeads, , seqLen] = SHAPES[model.key];
+  const kvBytes = layers * seqLen * ((dim * kvHeads) / heads) * 2 * 4;
+  const fileBytes = fs.statSync(model.file).size;
+  return {
+    model: model.name, fileBytes, kvBytes, baselinePeak: baseline.peak, loadedPeak: loaded.peak,
+    pageBytes: loaded.peak - baseline.peak, wasmBytes: loaded.wasmBytes, budget: 1.15 * fileBytes + kvBytes,
+  };
+}
+
+const fmt = (x, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+const range = (s, d = 0) => `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
+const mb = (b) => `${fmt(b / 1e6)} MB`;
+
+async function main() {
+  fs.mkdirSync(outDir, { recursive: true });
+  const info = machine();
+  console.log(`machine: ${info.cpu}, ${info.cores} cores, ${info.memoryGiB} GiB; ${info.chromium}; node ${info.node}`);
+  const server = await serve(root, ["/www/", "/tests/bench/"]);
+  const browser = await chromium.launch(CHROMIUM_OPTIONS);
+  const rows = [];
+  try {
+    for (const model of models) {
+      process.stdout.write(`${model.name}: native…`);
+      const nat = native(model);
+      process.stdout.write(" wasm simd…");
+      const simd = await browserRun(browser, server.url, "pkg", model);
+      process.stdout.write(" wasm scalar…");
+      const scalar = await browserRun(browser, server.url, "pkg-scalar", model);
+      const weightBytes = fs.statSync(model.file).size;
+      rows.push({ model: model.name, key: model.key, weightBytes, native: nat, simd, scalar,
+        simdVsScalar: simd.median / scalar.median, wasmVsNative: simd.median / nat.median,
+        simdGBs: (simd.median * weightBytes) / 1e9 });
+      console.log(" done");
+    }
+    const pageModel = models.find((m) => m.key === "15M") ?? models[0];
+    process.stdout.write(`demo page live tokens/s (${pageModel.name})…`);
+    const { page, raw } = await demoPage(browser, server.url, pageModel);
+    const overhead = { model: pageModel.name, page, raw, ratio: page.median / raw.median };
+    console.log(" done");
+    let memory = null;
+    const memModel = models.find((m) => m.key === "110M");
+    if (memModel) {
+      process.stdout.write(`page memory with ${memModel.name}…`);
+      memory = await pageMemory(server.url, memModel);
+      console.log(" done");
+    }
+
+    console.log(`\nGreedy, 256 tokens from an empty prompt, decode tokens/s: median (min–max) of ${RUNS} runs`);
+    console.log("| model | native CLI | wasm SIMD (Chromium) | ms/token | wasm scalar | SIMD / scalar | wasm / native | SIMD weight stream |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (const r of rows) {
+      console.log(`| ${r.model} | ${range(r.native)} | ${range(r.simd)} | ${fmt(r.simd.msPerToken, 2)} | ${range(r.scalar)} | ` +
+        `${fmt(r.simdVsScalar, 2)}× | ${fmt(r.wasmVsNative, 2)}× | ${fmt(r.simdGBs, 1)} GB/s |`);
+    }
+    console.log(`\ndemo page (${overhead.model}): live ${range(overhead.page, 1)} tok/s vs raw step() loop in the same ` +
+      `page ${range(overhead.raw, 1)}: ${fmt(overhead.ratio * 100, 1)}% of raw`);
+    if (memory) {
+      console.log(`page memory (${memory.model}): renderer peak ${mb(memory.loadedPeak)}, ${mb(memory.baselinePeak)} before ` +
+        `loading it: +${mb(memory.pageBytes)} for a ${mb(memory.fileBytes)} checkpoint + ${mb(memory.kvBytes)} KV cache ` +
+        `(budget 1.15 × file + KV = ${mb(memory.budget)}); wasm memory ${mb(memory.wasmBytes)}`);
+    }
+    const result = { machine: info, runs: RUNS, steps: STEPS, rows, pageOverhead: overhead, memory };
+    fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(result, null, 2));
+    console.log(`\nwritten: ${path.relative(root, path.join(outDir, "results.json"))}`);
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

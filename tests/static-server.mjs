@@ -1,0 +1,46 @@
+// A static file server on 127.0.0.1 for the page tests and the benchmark:
+// serves files below `root`, only under the given URL prefixes.
+import http from "node:http";
+import fs from "node:fs";
+import path from "node:path";
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".json": "application/json",
+  ".wasm": "application/wasm",
+};
+
+/** Start serving; resolves to { url, close() }. */
+export async function serve(root, prefixes = ["/"]) {
+  root = path.resolve(root);
+  const server = http.createServer((req, res) => {
+    const pathname = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    const file = path.join(root, pathname.endsWith("/") ? pathname + "index.html" : pathname);
+    const allowed = prefixes.some((p) => pathname.startsWith(p)) && file.startsWith(root + path.sep);
+    if (!allowed || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, {
+      "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
+      "Content-Length": fs.statSync(file).size,
+      "Cache-Control": "no-store",
+    });
+    fs.createReadStream(file).pipe(res);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** Chromium as these tests run it: Debian's, headless, no network chatter. */
+export const CHROMIUM_OPTIONS = {
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+    "--no-first-run", "--disable-component-update", "--disable-sync"],
+};
