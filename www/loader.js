@@ -42,6 +42,8 @@ export async function urlSource(url) {
 }
 
 export function fileSource(file) {
+  const byob = byobReader(file);
+  if (byob) return { name: file.name, total: file.size, reader: byob };
   const reader = file.stream ? file.stream().getReader() : null;
   if (reader) return { name: file.name, total: file.size, reader };
   let bytes = null;
@@ -55,6 +57,31 @@ export function fileSource(file) {
         return { done: false, value: bytes };
       },
     },
+  };
+}
+
+/**
+ * Reads a File through one reused 1 MiB buffer ("bring your own buffer"), so
+ * streaming a 420 MB checkpoint leaves no trail of garbage chunks for the GC
+ * to catch up with. Each chunk is valid until the next read(): consumers copy
+ * it right away (ModelLoader.push does). null where BYOB is not supported.
+ */
+function byobReader(file) {
+  let reader;
+  try {
+    reader = file.stream().getReader({ mode: "byob" });
+  } catch {
+    return null;
+  }
+  let buffer = new ArrayBuffer(1 << 20);
+  return {
+    async read() {
+      const { done, value } = await reader.read(new Uint8Array(buffer));
+      if (done) return { done: true };
+      buffer = value.buffer; // the buffer comes back (transferred) with the data
+      return { done: false, value };
+    },
+    cancel: () => reader.cancel(),
   };
 }
 

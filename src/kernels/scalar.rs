@@ -90,6 +90,37 @@ pub fn swiglu(hb: &mut [f32], hb2: &[f32]) {
     }
 }
 
+/// runq.c's `quantize`: x (n,) -> int8 values `q` and one scale per group of
+/// `gs`: scale = max|x| / 127, q = round(x / scale) (half away from zero).
+pub fn quantize(q: &mut [i8], s: &mut [f32], x: &[f32], gs: usize) {
+    assert!(q.len() == x.len() && s.len() * gs == x.len(), "quantize: lengths differ");
+    for ((qg, sg), xg) in q.chunks_exact_mut(gs).zip(s.iter_mut()).zip(x.chunks_exact(gs)) {
+        let wmax = xg.iter().fold(0.0f32, |m, v| if v.abs() > m { v.abs() } else { m });
+        let scale = wmax / 127.0;
+        *sg = scale;
+        for (qi, xi) in qg.iter_mut().zip(xg) {
+            // an all-zero group divides 0 by 0: NaN becomes 0, as in C on x86
+            *qi = (xi / scale).round() as i8;
+        }
+    }
+}
+
+/// runq.c's quantized matmul: W (d, n) @ x (n,) -> xout (d,), both int8 in
+/// groups of `gs` with one f32 scale per group. Integer dot product per
+/// group, then `val += ival * w_scale * x_scale` in float.
+pub fn matmul_q8(xout: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
+    let n = xq.len();
+    assert!(wq.len() == xout.len() * n && ws.len() * gs == wq.len() && xs.len() * gs == n, "matmul_q8: shapes differ");
+    for ((out, wrow), wsrow) in xout.iter_mut().zip(wq.chunks_exact(n)).zip(ws.chunks_exact(n / gs)) {
+        let mut val = 0.0f32;
+        for (((wg, xg), w_scale), x_scale) in wrow.chunks_exact(gs).zip(xq.chunks_exact(gs)).zip(wsrow).zip(xs) {
+            let ival: i32 = wg.iter().zip(xg).map(|(&w, &x)| w as i32 * x as i32).sum();
+            val += ival as f32 * w_scale * x_scale;
+        }
+        *out = val;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -362,3 +362,60 @@ pub fn swiglu(hb: &mut [f32], hb2: &[f32]) {
         hb[k] = val * (1.0 / (1.0 + (-val).exp())) * hb2[k];
     }
 }
+
+/// runq.c's quantize (no SIMD needed: once per input vector); re-exported.
+pub use super::scalar::quantize;
+
+/// Integer dot product of one group: Σ w[k] * x[k] over int8 values, exact
+/// in i32 (so the result equals the scalar reference bit for bit).
+#[inline(always)]
+fn dot_i8(w: &[i8], x: &[i8]) -> i32 {
+    let n = w.len().min(x.len());
+    let mut acc = i32x4_splat(0);
+    let mut k = 0;
+    while k + 16 <= n {
+        // Safety: k + 16 <= n <= w.len(), x.len(); wasm loads need no alignment.
+        unsafe {
+            let wv = v128_load(w.as_ptr().add(k) as *const v128);
+            let xv = v128_load(x.as_ptr().add(k) as *const v128);
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(wv), i16x8_extend_low_i8x16(xv)));
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_high_i8x16(wv), i16x8_extend_high_i8x16(xv)));
+        }
+        k += 16;
+    }
+    while k + 4 <= n {
+        // Safety: k + 4 <= n; a 4-byte load into the low lane, the rest zero.
+        unsafe {
+            let wv = v128_load32_zero(w.as_ptr().add(k) as *const u32);
+            let xv = v128_load32_zero(x.as_ptr().add(k) as *const u32);
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(wv), i16x8_extend_low_i8x16(xv)));
+        }
+        k += 4;
+    }
+    let mut s = i32x4_extract_lane::<0>(acc)
+        + i32x4_extract_lane::<1>(acc)
+        + i32x4_extract_lane::<2>(acc)
+        + i32x4_extract_lane::<3>(acc);
+    for j in k..n {
+        s += w[j] as i32 * x[j] as i32;
+    }
+    s
+}
+
+/// runq.c's quantized matmul: W (d, n) @ x (n,) -> xout (d,), int8 in groups
+/// of `gs` with one scale each. The integer part is exact, and the float
+/// part runs in runq.c's order, so this equals the scalar reference exactly.
+pub fn matmul_q8(xout: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32], gs: usize) {
+    let n = xq.len();
+    assert!(
+        wq.len() == xout.len() * n && ws.len() * gs == wq.len() && xs.len() * gs == n,
+        "matmul_q8: shapes differ"
+    );
+    for ((out, wrow), wsrow) in xout.iter_mut().zip(wq.chunks_exact(n)).zip(ws.chunks_exact(n / gs)) {
+        let mut val = 0.0f32;
+        for (((wg, xg), w_scale), x_scale) in wrow.chunks_exact(gs).zip(xq.chunks_exact(gs)).zip(wsrow).zip(xs) {
+            val += dot_i8(wg, xg) as f32 * w_scale * x_scale;
+        }
+        *out = val;
+    }
+}

@@ -18,10 +18,12 @@ async function bench({ pkg, checkpoint, tokenizer, runs = 3, steps = 256 }) {
   const model = loader.finish(tok);
   loader.free();
   const results = [];
-  // one untimed run first: V8 compiles hot wasm functions with its optimizing
+  // untimed runs first: V8 compiles hot wasm functions with its optimizing
   // tier in the background, and short runs would otherwise time the baseline tier
-  model.start("", 0, 0.9, 1, steps);
-  while (model.step() !== undefined);
+  for (let w = 0; w < 3; w++) {
+    model.start("", 0, 0.9, 1, steps);
+    while (model.step() !== undefined);
+  }
   for (let r = 0; r < runs; r++) {
     model.start("", 0, 0.9, 1, steps);
     model.step(); // the first token is not timed, as in run.c

@@ -11,7 +11,8 @@
 // the page's peak memory with the 110M shape loaded.
 // Prints one table, writes tests/bench/out/results.json.
 //
-// Environment: BENCH_RUNS (default 3), BENCH_MODELS (e.g. "260K,15M").
+// Environment: BENCH_RUNS (default 3), BENCH_MODELS (e.g. "260K,15M"),
+// BENCH_PARTS (default "speed,page,memory").
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -26,6 +27,7 @@ const root = path.resolve(here, "../..");
 const outDir = path.join(here, "out");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const STEPS = 256;
+const PARTS = (process.env.BENCH_PARTS ?? "speed,page,memory").split(",");
 const CLI = path.join(root, "target/release/llama2");
 
 const ALL = ["260K", ...Object.keys(SHAPES)];
@@ -115,40 +117,35 @@ async function demoPage(browser, base, model) {
   }
 }
 
-/** Peak resident memory (VmHWM) of the browser's renderer processes, in bytes. */
-function rendererPeak(browserPid) {
-  let peak = 0;
+/** PIDs of Chromium renderer processes now running. */
+function rendererPids() {
+  const pids = [];
   for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
-      if (!cmd.includes("--type=renderer") || !cmd.startsWith(CHROMIUM_OPTIONS.executablePath.replace(/chromium$/, ""))) continue;
+      if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer")) pids.push(Number(pid));
+    } catch {}
+  }
+  return pids;
+}
+
+/** Peak resident memory (VmHWM) among these processes, in bytes. */
+function peakOf(pids) {
+  let peak = 0;
+  for (const pid of pids) {
+    try {
       const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-      const ppid = Number(status.match(/PPid:\s*(\d+)/)?.[1]);
-      if (browserPid && !isDescendant(ppid, browserPid)) continue;
       peak = Math.max(peak, Number(status.match(/VmHWM:\s*(\d+) kB/)?.[1] ?? 0) * 1024);
     } catch {}
   }
   return peak;
 }
 
-function isDescendant(pid, ancestor) {
-  for (let i = 0; i < 10 && pid > 1; i++) {
-    if (pid === ancestor) return true;
-    try {
-      pid = Number(fs.readFileSync(`/proc/${pid}/status`, "utf8").match(/PPid:\s*(\d+)/)?.[1]);
-    } catch {
-      return false;
-    }
-  }
-  return false;
-}
-
 /** Load a checkpoint on the demo page in a fresh browser; the renderer's peak memory. */
 async function pageMemory(base, model) {
   const measure = async (drop) => {
+    const before = new Set(rendererPids()); // the other browser's renderers are not ours
     const browser = await chromium.launch(CHROMIUM_OPTIONS);
     try {
-      const pid = browser.process?.()?.pid; // not exposed by launch(); fall back to all renderers
       const page = await browser.newPage();
       await page.goto(`${base}/www/`);
       await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent !== "–");
@@ -160,7 +157,7 @@ async function pageMemory(base, model) {
       }
       await page.waitForTimeout(500);
       const wasmBytes = await page.evaluate(() => window.llama2Debug?.wasmMemoryBytes() ?? 0);
-      return { peak: rendererPeak(pid), wasmBytes };
+      return { peak: peakOf(rendererPids().filter((p) => !before.has(p))), wasmBytes };
     } finally {
       await browser.close();
     }
@@ -188,7 +185,7 @@ async function main() {
   const browser = await chromium.launch(CHROMIUM_OPTIONS);
   const rows = [];
   try {
-    for (const model of models) {
+    for (const model of PARTS.includes("speed") ? models : []) {
       process.stdout.write(`${model.name}: native…`);
       const nat = native(model);
       process.stdout.write(" wasm simd…");
@@ -202,13 +199,16 @@ async function main() {
       console.log(" done");
     }
     const pageModel = models.find((m) => m.key === "15M") ?? models[0];
-    process.stdout.write(`demo page live tokens/s (${pageModel.name})…`);
-    const { page, raw } = await demoPage(browser, server.url, pageModel);
-    const overhead = { model: pageModel.name, page, raw, ratio: page.median / raw.median };
-    console.log(" done");
+    let overhead = null;
+    if (PARTS.includes("page")) {
+      process.stdout.write(`demo page live tokens/s (${pageModel.name})…`);
+      const { page, raw } = await demoPage(browser, server.url, pageModel);
+      overhead = { model: pageModel.name, page, raw, ratio: page.median / raw.median };
+      console.log(" done");
+    }
     let memory = null;
     const memModel = models.find((m) => m.key === "110M");
-    if (memModel) {
+    if (memModel && PARTS.includes("memory")) {
       process.stdout.write(`page memory with ${memModel.name}…`);
       memory = await pageMemory(server.url, memModel);
       console.log(" done");
@@ -221,7 +221,7 @@ async function main() {
       console.log(`| ${r.model} | ${range(r.native)} | ${range(r.simd)} | ${fmt(r.simd.msPerToken, 2)} | ${range(r.scalar)} | ` +
         `${fmt(r.simdVsScalar, 2)}× | ${fmt(r.wasmVsNative, 2)}× | ${fmt(r.simdGBs, 1)} GB/s |`);
     }
-    console.log(`\ndemo page (${overhead.model}): live ${range(overhead.page, 1)} tok/s vs raw step() loop in the same ` +
+    if (overhead) console.log(`\ndemo page (${overhead.model}): live ${range(overhead.page, 1)} tok/s vs raw step() loop in the same ` +
       `page ${range(overhead.raw, 1)}: ${fmt(overhead.ratio * 100, 1)}% of raw`);
     if (memory) {
       console.log(`page memory (${memory.model}): renderer peak ${mb(memory.loadedPeak)}, ${mb(memory.baselinePeak)} before ` +
