@@ -11,7 +11,11 @@
 //!   negative `vocab_size` means a separate classifier follows at the end.
 //! - export version 1: magic "ak42", version 1, 7 × i32, a shared-classifier
 //!   byte, zero padding to 256 bytes; tensors in a different order (norms first).
-//! - export version 2 (Q8_0) is recognised and refused for now.
+//! - export version 2 (Q8_0): as version 1 plus an i32 group size after the
+//!   shared-classifier byte; the rmsnorm weights stay fp32 (first), every
+//!   matrix is stored per layer as int8 values followed by one fp32 scale per
+//!   group (runq.c's order). An fp32 file can also be quantized on load with
+//!   export.py's Q8_0 rule ([`Checkpoint::quantize`]).
 
 use crate::error::{thousands, Error, Result};
 
@@ -59,6 +63,27 @@ pub struct Header {
     pub version: u32,
     /// The classifier reuses the token embedding table (no `wcls` in the file).
     pub shared_classifier: bool,
+    /// Q8_0 group size of an export version 2 file (`None` for fp32 files).
+    pub group_size: Option<usize>,
+}
+
+/// One weight matrix (all layers, concatenated), fp32 or Q8_0.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Matrix {
+    F32(Vec<f32>),
+    /// int8 values, and one fp32 scale per group of `group_size` values (a
+    /// group never straddles a row): w[i] = q[i] * s[i / group_size].
+    Q8 { q: Vec<i8>, s: Vec<f32>, group_size: usize },
+}
+
+impl Matrix {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Matrix::F32(v) => v.len() * 4,
+            Matrix::Q8 { q, s, .. } => q.len() + s.len() * 4,
+        }
+    }
 }
 
 /// The weights, one buffer per tensor as in run.c's `TransformerWeights`.
@@ -66,25 +91,41 @@ pub struct Header {
 /// `n`-vector to a `d`-vector, so each output is one contiguous row.
 #[derive(Debug, Clone)]
 pub struct Weights {
-    pub token_embedding_table: Vec<f32>, // (vocab_size, dim)
-    pub rms_att_weight: Vec<f32>,        // (layer, dim) rmsnorm weights
-    pub rms_ffn_weight: Vec<f32>,        // (layer, dim)
-    pub wq: Vec<f32>,                    // (layer, n_heads * head_size, dim)
-    pub wk: Vec<f32>,                    // (layer, kv_dim, dim)
-    pub wv: Vec<f32>,                    // (layer, kv_dim, dim)
-    pub wo: Vec<f32>,                    // (layer, dim, n_heads * head_size)
-    pub w1: Vec<f32>,                    // (layer, hidden_dim, dim)
-    pub w2: Vec<f32>,                    // (layer, dim, hidden_dim)
-    pub w3: Vec<f32>,                    // (layer, hidden_dim, dim)
-    pub rms_final_weight: Vec<f32>,      // (dim,)
+    pub token_embedding_table: Matrix, // (vocab_size, dim)
+    pub rms_att_weight: Vec<f32>,      // (layer, dim) rmsnorm weights
+    pub rms_ffn_weight: Vec<f32>,      // (layer, dim)
+    pub wq: Matrix,                    // (layer, n_heads * head_size, dim)
+    pub wk: Matrix,                    // (layer, kv_dim, dim)
+    pub wv: Matrix,                    // (layer, kv_dim, dim)
+    pub wo: Matrix,                    // (layer, dim, n_heads * head_size)
+    pub w1: Matrix,                    // (layer, hidden_dim, dim)
+    pub w2: Matrix,                    // (layer, dim, hidden_dim)
+    pub w3: Matrix,                    // (layer, hidden_dim, dim)
+    pub rms_final_weight: Vec<f32>,    // (dim,)
     /// (vocab_size, dim) classifier; `None` when shared with the embedding table.
-    pub wcls: Option<Vec<f32>>,
+    pub wcls: Option<Matrix>,
+    /// Q8_0 group size when the matrices are quantized.
+    pub group_size: Option<usize>,
 }
 
 impl Weights {
     /// The classifier matrix, wherever it lives.
-    pub fn wcls(&self) -> &[f32] {
-        self.wcls.as_deref().unwrap_or(&self.token_embedding_table)
+    pub fn wcls(&self) -> &Matrix {
+        self.wcls.as_ref().unwrap_or(&self.token_embedding_table)
+    }
+
+    fn matrices_mut(&mut self) -> impl Iterator<Item = &mut Matrix> {
+        [&mut self.token_embedding_table, &mut self.wq, &mut self.wk, &mut self.wv, &mut self.wo, &mut self.w1, &mut self.w2, &mut self.w3]
+            .into_iter()
+            .chain(self.wcls.as_mut())
+    }
+
+    /// Bytes held by all the weights.
+    pub fn bytes(&self) -> usize {
+        let m = [&self.token_embedding_table, &self.wq, &self.wk, &self.wv, &self.wo, &self.w1, &self.w2, &self.w3];
+        m.iter().map(|m| m.bytes()).sum::<usize>()
+            + self.wcls.as_ref().map_or(0, |m| m.bytes())
+            + 4 * (self.rms_att_weight.len() + self.rms_ffn_weight.len() + self.rms_final_weight.len())
     }
 }
 
@@ -147,7 +188,7 @@ pub fn parse_header(head: &[u8]) -> Result<Header> {
             )));
         }
         let version = i32_at(head, 1);
-        if version != 1 {
+        if version != 1 && version != 2 {
             return Err(Error::UnsupportedVersion(version));
         }
         let fields: [i32; 7] = std::array::from_fn(|i| i32_at(head, 2 + i));
@@ -161,14 +202,48 @@ pub fn parse_header(head: &[u8]) -> Result<Header> {
             }
         };
         let config = validate_config(fields, false)?;
-        Ok(Header { config, version: 1, shared_classifier: shared })
+        let group_size = if version == 2 {
+            // an i32 right after the shared-classifier byte (unaligned)
+            let gs = i32::from_le_bytes([head[37], head[38], head[39], head[40]]);
+            Some(validate_group_size(gs, &config)?)
+        } else {
+            None
+        };
+        Ok(Header { config, version: version as u32, shared_classifier: shared, group_size })
     } else {
         let fields: [i32; 7] = std::array::from_fn(|i| i32_at(head, i));
         // legacy: a negative vocab_size flags an unshared classifier
         let shared = fields[5] > 0;
         let config = validate_config(fields, true)?;
-        Ok(Header { config, version: 0, shared_classifier: shared })
+        Ok(Header { config, version: 0, shared_classifier: shared, group_size: None })
     }
+}
+
+/// A Q8_0 group must be positive and fit whole rows: it divides `dim` and
+/// `hidden_dim` (the two row lengths of every matrix).
+fn validate_group_size(gs: i32, c: &Config) -> Result<usize> {
+    if gs <= 0 {
+        return Err(Error::Checkpoint(format!("the Q8_0 group size is {gs}; it must be positive")));
+    }
+    let gs = gs as usize;
+    for (name, n) in [("dim", c.dim), ("hidden_dim", c.hidden_dim)] {
+        if n % gs != 0 {
+            return Err(Error::Checkpoint(format!(
+                "the Q8_0 group size {gs} does not divide {name} {n}: a group may not straddle a matrix row"
+            )));
+        }
+    }
+    Ok(gs)
+}
+
+/// The group size for quantizing an fp32 model on load, as export.py picks
+/// it: the largest power of two up to 64 that divides `dim` and `hidden_dim`.
+pub fn default_group_size(c: &Config) -> usize {
+    let mut gs = 64;
+    while c.dim % gs != 0 || c.hidden_dim % gs != 0 {
+        gs /= 2;
+    }
+    gs
 }
 
 fn validate_config(f: [i32; 7], legacy: bool) -> Result<Config> {
@@ -255,8 +330,10 @@ const LEGACY_ORDER: &[Tensor] = {
     use Tensor::*;
     &[Embedding, RmsAtt, Wq, Wk, Wv, Wo, RmsFfn, W1, W2, W3, RmsFinal, FreqCis, Wcls]
 };
-/// export.py's `version1_export` order: the norms first, then the matrices.
-const EXPORT_V1_ORDER: &[Tensor] = {
+/// export.py's `version1_export` and `version2_export` order: the norms
+/// first, then the matrices (in version 2 each layer's int8 values followed
+/// by its scales).
+const EXPORT_ORDER: &[Tensor] = {
     use Tensor::*;
     &[RmsAtt, RmsFfn, RmsFinal, Embedding, Wq, Wk, Wv, Wo, W1, W2, W3, Wcls]
 };
@@ -271,6 +348,21 @@ fn add(terms: &[u64]) -> Result<u64> {
     terms.iter().try_fold(0u64, |acc, &t| acc.checked_add(t)).ok_or_else(|| {
         Error::Checkpoint("the header's dimensions overflow when added up".into())
     })
+}
+
+impl Tensor {
+    /// Matrices are quantized in Q8_0 files; the rmsnorm vectors never are.
+    fn is_matrix(self) -> bool {
+        !matches!(self, Tensor::RmsAtt | Tensor::RmsFfn | Tensor::RmsFinal | Tensor::FreqCis)
+    }
+
+    /// How many per-layer pieces a Q8_0 file stores this matrix in.
+    fn pieces(self, c: &Config) -> u64 {
+        match self {
+            Tensor::Wq | Tensor::Wk | Tensor::Wv | Tensor::Wo | Tensor::W1 | Tensor::W2 | Tensor::W3 => c.n_layers as u64,
+            _ => 1,
+        }
+    }
 }
 
 impl Sizes {
@@ -304,7 +396,23 @@ impl Sizes {
         }
     }
 
-    /// Weights we keep, in floats (everything but the legacy freq_cis block).
+    /// Bytes the kept weights take in this header's format (matrices as int8
+    /// plus a 4-byte scale per group in Q8_0, else 4 bytes per value).
+    fn kept_bytes(&self, h: &Header) -> Result<u64> {
+        let order = if h.version == 0 { LEGACY_ORDER } else { EXPORT_ORDER };
+        let mut bytes = 0u64;
+        for &t in order.iter().filter(|t| !matches!(t, Tensor::FreqCis)) {
+            let n = self.tensor(t, h.shared_classifier);
+            let b = match h.group_size {
+                Some(gs) if t.is_matrix() => n + n / gs as u64 * 4,
+                _ => n * 4,
+            };
+            bytes = add(&[bytes, b])?;
+        }
+        Ok(bytes)
+    }
+
+    /// Weights we keep, in values (everything but the legacy freq_cis block).
     fn kept_floats(&self) -> Result<u64> {
         add(&[
             self.token_embedding_table,
@@ -326,17 +434,16 @@ impl Sizes {
 /// How many bytes a file with this header must have.
 pub fn expected_file_size(h: &Header) -> Result<u64> {
     let s = Sizes::of(h)?;
-    let floats = add(&[s.kept_floats()?, s.freq_cis])?;
     let header = if h.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES } as u64;
-    floats
-        .checked_mul(4)
-        .and_then(|b| b.checked_add(header))
+    let freq_cis = s.freq_cis.checked_mul(4);
+    freq_cis
+        .and_then(|f| add(&[s.kept_bytes(h).ok()?, f, header]).ok())
         .ok_or_else(|| Error::Checkpoint("the header's dimensions overflow".into()))
 }
 
-/// Bytes the weights occupy once loaded (f32, freq_cis dropped).
+/// Bytes the weights occupy once loaded (freq_cis dropped).
 pub fn weight_bytes(h: &Header) -> Result<u64> {
-    Ok(Sizes::of(h)?.kept_floats()? * 4)
+    Sizes::of(h)?.kept_bytes(h)
 }
 
 /// Bytes the run state needs (the KV cache dominates), with overflow checks.
@@ -388,13 +495,33 @@ pub fn param_count(h: &Header) -> u64 {
     Sizes::of(h).and_then(|s| s.kept_floats()).unwrap_or(0)
 }
 
-/// One tensor being filled: its byte range in the file and its buffer.
+/// What a byte range of the file holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Part {
+    F32,    // fp32 values
+    Int8,   // Q8_0 int8 values
+    Scales, // Q8_0 fp32 group scales
+}
+
+/// One byte range of the file and the tensor it fills.
 #[derive(Debug)]
 struct Slot {
     tensor: Tensor,
+    part: Part,
     start: u64, // byte offsets in the file
     end: u64,
-    data: Vec<f32>,
+}
+
+/// A tensor's buffers while loading: fp32 values (or Q8_0 scales), int8 values.
+#[derive(Debug, Default)]
+struct Buffers {
+    f32: Vec<f32>,
+    i8: Vec<i8>,
+}
+
+fn reserve<T>(v: &mut Vec<T>, n: u64) -> Result<()> {
+    let too_large = || Error::TooLarge { what: "the weights", bytes: n * std::mem::size_of::<T>() as u64 };
+    v.try_reserve_exact(usize::try_from(n).map_err(|_| too_large())?).map_err(|_| too_large())
 }
 
 /// Builds a checkpoint from its bytes arriving in order, chunk by chunk (a
@@ -405,10 +532,11 @@ struct Slot {
 pub struct CheckpointBuilder {
     header: Header,
     file_len: u64,
-    pos: u64,         // bytes received so far
-    slots: Vec<Slot>, // in file order
-    slot: usize,      // the slot `pos` is in or before
-    carry: Vec<u8>,   // the first bytes of a float split between chunks
+    pos: u64,                     // bytes received so far
+    slots: Vec<Slot>,             // in file order
+    slot: usize,                  // the slot `pos` is in or before
+    buffers: Vec<Buffers>,        // by `Tensor as usize`
+    carry: Vec<u8>,               // the first bytes of a float split between chunks
 }
 
 impl CheckpointBuilder {
@@ -417,23 +545,39 @@ impl CheckpointBuilder {
     pub fn new(head: &[u8], file_len: u64) -> Result<CheckpointBuilder> {
         let header = check(head, file_len)?;
         let s = Sizes::of(&header)?;
-        let order = if header.version == 0 { LEGACY_ORDER } else { EXPORT_V1_ORDER };
+        let order = if header.version == 0 { LEGACY_ORDER } else { EXPORT_ORDER };
         let mut offset = if header.version == 0 { LEGACY_HEADER_BYTES } else { EXPORT_HEADER_BYTES } as u64;
-        let mut slots = Vec::with_capacity(order.len());
+        let mut slots = Vec::new();
+        let mut buffers: Vec<Buffers> = (0..TENSORS).map(|_| Buffers::default()).collect();
+        let mut slot = |tensor, part, bytes: u64| {
+            slots.push(Slot { tensor, part, start: offset, end: offset + bytes });
+            offset += bytes;
+        };
         for &tensor in order {
-            let floats = s.tensor(tensor, header.shared_classifier);
-            let (start, end) = (offset, offset + floats * 4);
-            offset = end;
-            if floats == 0 || matches!(tensor, Tensor::FreqCis) {
-                continue; // absent, or skipped (the legacy RoPE tables)
+            let n = s.tensor(tensor, header.shared_classifier);
+            let buf = &mut buffers[tensor as usize];
+            match header.group_size {
+                _ if n == 0 => {}
+                // the legacy RoPE tables: skipped (a slot whose bytes go nowhere)
+                _ if matches!(tensor, Tensor::FreqCis) => slot(tensor, Part::F32, n * 4),
+                Some(gs) if tensor.is_matrix() => {
+                    // runq.c's order: each layer's int8 values, then its scales
+                    let pieces = tensor.pieces(&header.config);
+                    let each = n / pieces;
+                    for _ in 0..pieces {
+                        slot(tensor, Part::Int8, each);
+                        slot(tensor, Part::Scales, each / gs as u64 * 4);
+                    }
+                    reserve(&mut buf.i8, n)?;
+                    reserve(&mut buf.f32, n / gs as u64)?;
+                }
+                _ => {
+                    slot(tensor, Part::F32, n * 4);
+                    reserve(&mut buf.f32, n)?;
+                }
             }
-            let bytes = floats * 4;
-            let too_large = || Error::TooLarge { what: "the weights", bytes };
-            let mut data = Vec::new();
-            data.try_reserve_exact(usize::try_from(floats).map_err(|_| too_large())?).map_err(|_| too_large())?;
-            slots.push(Slot { tensor, start, end, data });
         }
-        Ok(CheckpointBuilder { header, file_len, pos: 0, slots, slot: 0, carry: Vec::with_capacity(4) })
+        Ok(CheckpointBuilder { header, file_len, pos: 0, slots, slot: 0, buffers, carry: Vec::with_capacity(4) })
     }
 
     pub fn header(&self) -> &Header {
@@ -456,9 +600,9 @@ impl CheckpointBuilder {
             while self.slot < self.slots.len() && self.slots[self.slot].end <= self.pos {
                 self.slot += 1;
             }
-            let Some(slot) = self.slots.get_mut(self.slot) else { break };
+            let Some(slot) = self.slots.get(self.slot) else { break };
             if self.pos < slot.start {
-                // header, or a skipped tensor
+                // the header
                 let skip = (slot.start - self.pos).min(bytes.len() as u64) as usize;
                 self.pos += skip as u64;
                 bytes = &bytes[skip..];
@@ -466,27 +610,37 @@ impl CheckpointBuilder {
             }
             let take = (slot.end - self.pos).min(bytes.len() as u64) as usize;
             let (mut part, rest) = bytes.split_at(take);
+            self.pos += take as u64;
+            bytes = rest;
+            if matches!(slot.tensor, Tensor::FreqCis) {
+                continue;
+            }
+            let buf = &mut self.buffers[slot.tensor as usize];
+            if slot.part == Part::Int8 {
+                buf.i8.extend(part.iter().map(|&b| b as i8));
+                continue;
+            }
+            // f32 values or scales; tensors start at multiples of 4 bytes, so a
+            // float split between chunks never spans two slots
             if !self.carry.is_empty() {
                 let need = (4 - self.carry.len()).min(part.len());
                 self.carry.extend_from_slice(&part[..need]);
                 part = &part[need..];
                 if let [a, b, c, d] = self.carry[..] {
-                    slot.data.push(f32::from_le_bytes([a, b, c, d]));
+                    buf.f32.push(f32::from_le_bytes([a, b, c, d]));
                     self.carry.clear();
                 }
             }
             let floats = part.chunks_exact(4);
             self.carry.extend_from_slice(floats.remainder());
-            slot.data.extend(floats.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
-            self.pos += take as u64;
-            bytes = rest;
+            buf.f32.extend(floats.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
         }
         self.pos = arriving;
         Ok(())
     }
 
     /// All bytes received: the checkpoint.
-    pub fn finish(self) -> Result<Checkpoint> {
+    pub fn finish(mut self) -> Result<Checkpoint> {
         if self.pos != self.file_len {
             return Err(Error::Checkpoint(format!(
                 "the file ended after {} of its {} bytes",
@@ -494,27 +648,47 @@ impl CheckpointBuilder {
                 thousands(self.file_len)
             )));
         }
-        let mut tensors: [Vec<f32>; TENSORS] = Default::default();
-        for slot in self.slots {
-            tensors[slot.tensor as usize] = slot.data;
-        }
-        let mut take = |t: Tensor| std::mem::take(&mut tensors[t as usize]);
+        let group_size = self.header.group_size;
+        let mut take = |t: Tensor| std::mem::take(&mut self.buffers[t as usize]);
+        let mut matrix = |t: Tensor| {
+            let b = take(t);
+            match group_size {
+                Some(group_size) => Matrix::Q8 { q: b.i8, s: b.f32, group_size },
+                None => Matrix::F32(b.f32),
+            }
+        };
         let weights = Weights {
-            token_embedding_table: take(Tensor::Embedding),
-            rms_att_weight: take(Tensor::RmsAtt),
-            rms_ffn_weight: take(Tensor::RmsFfn),
-            wq: take(Tensor::Wq),
-            wk: take(Tensor::Wk),
-            wv: take(Tensor::Wv),
-            wo: take(Tensor::Wo),
-            w1: take(Tensor::W1),
-            w2: take(Tensor::W2),
-            w3: take(Tensor::W3),
-            rms_final_weight: take(Tensor::RmsFinal),
-            wcls: if self.header.shared_classifier { None } else { Some(take(Tensor::Wcls)) },
+            token_embedding_table: matrix(Tensor::Embedding),
+            wq: matrix(Tensor::Wq),
+            wk: matrix(Tensor::Wk),
+            wv: matrix(Tensor::Wv),
+            wo: matrix(Tensor::Wo),
+            w1: matrix(Tensor::W1),
+            w2: matrix(Tensor::W2),
+            w3: matrix(Tensor::W3),
+            wcls: if self.header.shared_classifier { None } else { Some(matrix(Tensor::Wcls)) },
+            rms_att_weight: take(Tensor::RmsAtt).f32,
+            rms_ffn_weight: take(Tensor::RmsFfn).f32,
+            rms_final_weight: take(Tensor::RmsFinal).f32,
+            group_size: self.header.group_size,
         };
         Ok(Checkpoint { header: self.header, weights })
     }
+}
+
+/// export.py's Q8_0 rule for one matrix: per group of `gs` values,
+/// scale = max|w| / 127 and q = round(w / scale), ties to even (torch.round).
+pub fn quantize_q80(w: &[f32], gs: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut q = Vec::with_capacity(w.len());
+    let mut s = Vec::with_capacity(w.len() / gs);
+    for group in w.chunks_exact(gs) {
+        let wmax = group.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = wmax / 127.0;
+        s.push(scale);
+        // an all-zero group divides 0 by 0: NaN, which becomes 0
+        q.extend(group.iter().map(|v| (v / scale).round_ties_even() as i8));
+    }
+    (q, s)
 }
 
 impl Checkpoint {
@@ -541,6 +715,24 @@ impl Checkpoint {
 
     pub fn config(&self) -> &Config {
         &self.header.config
+    }
+
+    /// Quantize an fp32 checkpoint to Q8_0 (export.py's rule and group size
+    /// choice), one matrix at a time so the fp32 copy of each is freed as
+    /// soon as it is converted. A Q8_0 checkpoint is returned as it is.
+    pub fn quantize(mut self) -> Checkpoint {
+        if self.weights.group_size.is_some() {
+            return self;
+        }
+        let gs = default_group_size(&self.header.config);
+        for m in self.weights.matrices_mut() {
+            if let Matrix::F32(w) = m {
+                let (q, s) = quantize_q80(w, gs);
+                *m = Matrix::Q8 { q, s, group_size: gs };
+            }
+        }
+        self.weights.group_size = Some(gs);
+        self
     }
 
     /// Number of parameters held (the classifier counted once when shared).
@@ -572,6 +764,21 @@ mod tests {
         assert!(!h.shared_classifier);
         assert_eq!(h.config.vocab_size, 512);
         assert_eq!(expected_file_size(&h).unwrap(), 1_056_540 + 512 * 64 * 4);
+    }
+
+    #[test]
+    fn export_q80_rule_rounds_half_to_even() {
+        // max 127 -> scale 1: 2.5 -> 2, 3.5 -> 4, -0.5 -> -0 (ties to even, as torch.round)
+        let (q, s) = quantize_q80(&[127.0, 2.5, 3.5, -0.5], 4);
+        assert_eq!((q, s), (vec![127, 2, 4, 0], vec![1.0]));
+    }
+
+    #[test]
+    fn group_size_for_quantize_on_load() {
+        let c = |dim, hidden_dim| Config { dim, hidden_dim, n_layers: 1, n_heads: 1, n_kv_heads: 1, vocab_size: 1, seq_len: 1 };
+        assert_eq!(default_group_size(&c(64, 172)), 4); // stories260K
+        assert_eq!(default_group_size(&c(288, 768)), 32); // stories15M
+        assert_eq!(default_group_size(&c(768, 2048)), 64); // stories110M
     }
 
     #[test]

@@ -52,15 +52,10 @@ impl fmt::Display for Error {
                 thousands(*actual),
                 thousands(*expected)
             ),
-            Error::UnsupportedVersion(2) => write!(
-                f,
-                "int8 checkpoints are not supported yet (export version 2, Q8_0); \
-                 use the fp32 file (legacy or export version 1)"
-            ),
             Error::UnsupportedVersion(v) => write!(
                 f,
                 "invalid checkpoint: export format version {v} is unknown \
-                 (supported: legacy v0 and export version 1)"
+                 (supported: legacy v0, export version 1 (fp32) and 2 (Q8_0))"
             ),
             Error::Tokenizer(msg) => write!(f, "invalid tokenizer: {msg}"),
             Error::VocabMismatch { tokenizer, checkpoint } => write!(

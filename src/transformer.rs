@@ -1,8 +1,38 @@
 //! The Transformer: weights + run state, and the forward pass of run.c.
 
-use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Weights, MEMORY_LIMIT};
+use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Matrix, Weights, MEMORY_LIMIT};
 use crate::error::{Error, Result};
-use crate::kernels::{attention_mix, attention_scores, matmul, rmsnorm, softmax, swiglu};
+use crate::kernels::{attention_mix, attention_scores, matmul, matmul_q8, quantize, rmsnorm, softmax, swiglu};
+
+/// An activation vector quantized for Q8_0 matmuls (runq.c's `QuantizedTensor`).
+#[derive(Debug, Clone, Default)]
+pub struct QuantizedInput {
+    q: Vec<i8>,  // (n,) int8 values
+    s: Vec<f32>, // (n / group_size,) scales
+}
+
+/// Ready the matmul input `x`: with Q8_0 weights, quantize it (runq.c does
+/// this before every matmul); with fp32 weights there is nothing to do.
+fn prepare(xq: &mut QuantizedInput, x: &[f32], group_size: Option<usize>) {
+    if let Some(gs) = group_size {
+        let n = x.len();
+        quantize(&mut xq.q[..n], &mut xq.s[..n / gs], x, gs);
+    }
+}
+
+/// xout (d,) = W[layer] (d, n) @ x (n,): fp32 weights use `x`, Q8_0 weights
+/// the quantized `xq` that `prepare` made from it (same group size: every
+/// matrix of a model shares it).
+fn mm(xout: &mut [f32], x: &[f32], xq: &QuantizedInput, w: &Matrix, layer: usize) {
+    let (d, n) = (xout.len(), x.len());
+    match w {
+        Matrix::F32(w) => matmul(xout, x, &w[layer * d * n..][..d * n]),
+        &Matrix::Q8 { ref q, ref s, group_size: gs } => {
+            let (wq, ws) = (&q[layer * d * n..][..d * n], &s[layer * d * n / gs..][..d * n / gs]);
+            matmul_q8(xout, &xq.q[..n], &xq.s[..n / gs], wq, ws, gs);
+        }
+    }
+}
 
 /// Activations of the current position, and the KV cache of all positions.
 #[derive(Debug, Clone)]
@@ -19,6 +49,7 @@ pub struct RunState {
     pub value_cache: Vec<f32>, // (layer, seq_len, kv_dim)
     rope_cos: Vec<f32>,        // (head_size / 2,) RoPE rotation of the current position
     rope_sin: Vec<f32>,        // (head_size / 2,)
+    xq: QuantizedInput,        // (max(dim, hidden_dim),) matmul input, Q8_0 models only
 }
 
 /// A zeroed buffer, or an error instead of an allocation abort.
@@ -30,7 +61,7 @@ fn zeros(n: usize, what: &'static str) -> Result<Vec<f32>> {
 }
 
 impl RunState {
-    pub fn new(c: &Config) -> Result<RunState> {
+    pub fn new(c: &Config, group_size: Option<usize>) -> Result<RunState> {
         let bytes = run_state_bytes(c)?;
         if bytes >= MEMORY_LIMIT {
             return Err(Error::TooLarge { what: "the KV cache and activations", bytes });
@@ -49,6 +80,13 @@ impl RunState {
             value_cache: zeros(kv, "the KV cache")?,
             rope_cos: zeros(c.head_size() / 2, "activations")?,
             rope_sin: zeros(c.head_size() / 2, "activations")?,
+            xq: match group_size {
+                Some(gs) => {
+                    let n = c.dim.max(c.hidden_dim);
+                    QuantizedInput { q: vec![0; n], s: vec![0.0; n / gs] }
+                }
+                None => QuantizedInput::default(),
+            },
         })
     }
 }
@@ -66,7 +104,7 @@ pub struct Transformer {
 impl Transformer {
     pub fn new(checkpoint: Checkpoint) -> Result<Transformer> {
         let config = checkpoint.header.config;
-        let state = RunState::new(&config)?;
+        let state = RunState::new(&config, checkpoint.weights.group_size)?;
         let head_size = config.head_size();
         let rope_freq = (0..head_size)
             .step_by(2)
@@ -95,12 +133,20 @@ impl Transformer {
         let dim = p.dim;
         let kv_dim = p.kv_dim();
         let kv_mul = p.kv_mul(); // integer multiplier of the kv sharing in multiquery
-        let hidden_dim = p.hidden_dim;
         let head_size = p.head_size();
         let seq_len = p.seq_len;
+        let gs = w.group_size; // Some(group size) for Q8_0 weights
 
-        // copy the token embedding into x
-        s.x.copy_from_slice(&w.token_embedding_table[token as usize * dim..][..dim]);
+        // copy the token embedding into x (dequantized, for Q8_0: x = q * scale)
+        let row = token as usize * dim;
+        match &w.token_embedding_table {
+            Matrix::F32(table) => s.x.copy_from_slice(&table[row..][..dim]),
+            &Matrix::Q8 { ref q, s: ref scales, group_size } => {
+                for (i, x) in s.x.iter_mut().enumerate() {
+                    *x = q[row + i] as f32 * scales[(row + i) / group_size];
+                }
+            }
+        }
 
         // RoPE: the rotation angle depends only on (pos, pair index within a
         // head), so compute cos/sin once per position instead of per layer
@@ -119,9 +165,10 @@ impl Transformer {
             let loff = l * seq_len * kv_dim; // kv cache layer offset for convenience
             let kv_at = loff + pos * kv_dim;
             // qkv matmuls for this position
-            matmul(&mut s.q, &s.xb, &w.wq[l * dim * dim..][..dim * dim]);
-            matmul(&mut s.key_cache[kv_at..][..kv_dim], &s.xb, &w.wk[l * dim * kv_dim..][..dim * kv_dim]);
-            matmul(&mut s.value_cache[kv_at..][..kv_dim], &s.xb, &w.wv[l * dim * kv_dim..][..dim * kv_dim]);
+            prepare(&mut s.xq, &s.xb, gs);
+            mm(&mut s.q, &s.xb, &s.xq, &w.wq, l);
+            mm(&mut s.key_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wk, l);
+            mm(&mut s.value_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wv, l);
 
             // RoPE relative positional encoding: complex-valued rotate q and k in each head
             let k = &mut s.key_cache[kv_at..][..kv_dim];
@@ -159,7 +206,8 @@ impl Transformer {
             }
 
             // final matmul to get the output of the attention
-            matmul(&mut s.xb2, &s.xb, &w.wo[l * dim * dim..][..dim * dim]);
+            prepare(&mut s.xq, &s.xb, gs);
+            mm(&mut s.xb2, &s.xb, &s.xq, &w.wo, l);
             // residual connection back into x
             for (x, d) in s.x.iter_mut().zip(&s.xb2) {
                 *x += d;
@@ -169,13 +217,14 @@ impl Transformer {
             rmsnorm(&mut s.xb, &s.x, &w.rms_ffn_weight[l * dim..][..dim]);
 
             // PyTorch: self.w2(F.silu(self.w1(x)) * self.w3(x))
-            let ffn = l * dim * hidden_dim;
-            matmul(&mut s.hb, &s.xb, &w.w1[ffn..][..dim * hidden_dim]);
-            matmul(&mut s.hb2, &s.xb, &w.w3[ffn..][..dim * hidden_dim]);
+            prepare(&mut s.xq, &s.xb, gs);
+            mm(&mut s.hb, &s.xb, &s.xq, &w.w1, l);
+            mm(&mut s.hb2, &s.xb, &s.xq, &w.w3, l);
             // SwiGLU non-linearity: silu(x) = x * σ(x), times the w3 gate
             swiglu(&mut s.hb, &s.hb2);
             // final matmul to get the output of the ffn
-            matmul(&mut s.xb, &s.hb, &w.w2[ffn..][..hidden_dim * dim]);
+            prepare(&mut s.xq, &s.hb, gs);
+            mm(&mut s.xb, &s.hb, &s.xq, &w.w2, l);
             // residual connection
             for (x, d) in s.x.iter_mut().zip(&s.xb) {
                 *x += d;
@@ -185,7 +234,8 @@ impl Transformer {
         // final rmsnorm (into xb: Rust does not let o alias x; same numbers)
         rmsnorm(&mut s.xb, &s.x, &w.rms_final_weight);
         // classifier into logits
-        matmul(&mut s.logits, &s.xb, w.wcls());
+        prepare(&mut s.xq, &s.xb, gs);
+        mm(&mut s.logits, &s.xb, &s.xq, w.wcls(), 0);
         Ok(&mut s.logits)
     }
 }

@@ -56,6 +56,12 @@ fn bad_checkpoints_each_get_their_own_message() {
     v1_short_header.truncate(100);
     let mut v1_bad_shared = v1.clone();
     v1_bad_shared[36] = 7;
+    let q80 = data("stories260K_q80.bin");
+    let with_group_size = |gs: i32| {
+        let mut b = q80.clone();
+        b[37..41].copy_from_slice(&gs.to_le_bytes());
+        b
+    };
 
     let table: Vec<(&str, Vec<u8>, &[&str])> = vec![
         ("empty file", vec![], &["only 0 bytes", "too short"]),
@@ -63,7 +69,11 @@ fn bad_checkpoints_each_get_their_own_message() {
         ("one byte too many", one_extra, &["1,056,541", "1,056,540"]),
         ("export header cut short", v1_short_header, &["256-byte header"]),
         ("unknown export version", export(3, [64, 172, 5, 8, 4, 512, 512], 1), &["version 3"]),
-        ("int8 (export version 2)", data("stories260K_q80.bin"), &["int8 checkpoints are not supported yet"]),
+        ("Q8_0 group size 0", with_group_size(0), &["group size is 0"]),
+        ("Q8_0 group size -4", with_group_size(-4), &["group size is -4"]),
+        ("Q8_0 group size not dividing dim", with_group_size(48), &["group size 48 does not divide dim 64"]),
+        ("Q8_0 group size not dividing hidden_dim", with_group_size(8), &["group size 8 does not divide hidden_dim 172"]),
+        ("Q8_0 file with its last scale cut", q80[..q80.len() - 4].to_vec(), &["521,724", "521,728"]),
         ("bad shared-classifier byte", v1_bad_shared, &["shared-classifier byte is 7"]),
         ("zero dim", legacy([0, 172, 5, 8, 4, 512, 512]), &["dim is 0"]),
         ("negative layers", legacy([64, 172, -5, 8, 4, 512, 512]), &["n_layers is -5"]),

@@ -153,6 +153,23 @@ mod tests {
     }
 
     #[test]
+    fn quantize_and_matmul_q8_by_hand() {
+        // one group of 4: max |x| = 2.54 -> scale 0.02, q = round(x / 0.02)
+        let x = [2.54f32, -1.0, 0.01, 0.0];
+        let (mut q, mut s) = ([0i8; 4], [0f32; 1]);
+        quantize(&mut q, &mut s, &x, 4);
+        assert_eq!(s[0], 2.54 / 127.0);
+        assert_eq!(q, [127, -50, 1, 0]); // 0.01 / 0.02 = 0.5 rounds away from zero
+        // W = [[1, 2, 3, 4], [-1, 0, 0, 1]] with scale 0.5: ival = 127 - 100 + 3, 0 - 127 + 0
+        let mut out = [0f32; 2];
+        matmul_q8(&mut out, &q, &s, &[1, 2, 3, 4, -1, 0, 0, 1], &[0.5, 0.5], 4);
+        assert_eq!(out, [30.0 * 0.5 * s[0], -127.0 * 0.5 * s[0]]);
+        // an all-zero group: scale 0, values 0 (no NaN into the int8s)
+        quantize(&mut q, &mut s, &[0.0; 4], 4);
+        assert_eq!((q, s[0]), ([0; 4], 0.0));
+    }
+
+    #[test]
     fn dot_and_axpy_by_hand() {
         assert_eq!(dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
         let mut y = [1.0, 1.0];
