@@ -8,7 +8,7 @@
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-use crate::checkpoint::{self, run_state_bytes, weight_bytes, ByteSource, Checkpoint, CheckpointBuilder};
+use crate::checkpoint::{self, run_state_bytes, ByteSource, Checkpoint, CheckpointBuilder};
 use crate::error::Error;
 use crate::generate::Llama;
 use crate::sampler::SamplerParams;
@@ -66,10 +66,16 @@ impl Model {
     /// `new Model(checkpoint, tokenizer)`: both `Uint8Array`s. Throws an
     /// `Error` with a readable message when either is invalid or they do not
     /// belong together.
+    ///
+    /// `quantize` (optional, default false): load an fp32 checkpoint as Q8_0
+    /// (export.py's rule), a quarter of the weight memory and faster.
     #[wasm_bindgen(constructor)]
-    pub fn new(checkpoint: &Uint8Array, tokenizer: &Uint8Array) -> Result<Model, JsError> {
+    pub fn new(checkpoint: &Uint8Array, tokenizer: &Uint8Array, quantize: Option<bool>) -> Result<Model, JsError> {
         console_error_panic_hook::set_once();
-        let checkpoint = Checkpoint::from_source(&JsBytes(checkpoint))?;
+        let mut checkpoint = Checkpoint::from_source(&JsBytes(checkpoint))?;
+        if quantize == Some(true) {
+            checkpoint = checkpoint.quantize();
+        }
         let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
         Ok(Model { llama: Llama::new(checkpoint, tokenizer)? })
     }
@@ -102,7 +108,8 @@ impl Model {
     }
 
     /// The header as a plain object: the seven fields, `version` (0 legacy,
-    /// 1 export), `shared_classifier`, and sizes for display.
+    /// 1 or 2 export), `shared_classifier`, `group_size` (Q8_0 group size, 0
+    /// for fp32 weights), `quantized_on_load`, and sizes for display.
     pub fn config(&self) -> Result<JsValue, JsError> {
         let t = &self.llama.transformer;
         let c = &t.config;
@@ -120,8 +127,11 @@ impl Model {
         }
         set(&o, "version", JsValue::from_f64(t.header.version as f64))?;
         set(&o, "shared_classifier", JsValue::from_bool(t.header.shared_classifier))?;
+        let group_size = t.weights.group_size.unwrap_or(0);
+        set(&o, "group_size", JsValue::from_f64(group_size as f64))?;
+        set(&o, "quantized_on_load", JsValue::from_bool(t.header.group_size.is_none() && group_size > 0))?;
         set(&o, "params", JsValue::from_f64(t.param_count() as f64))?;
-        set(&o, "weight_bytes", JsValue::from_f64(weight_bytes(&t.header).unwrap_or(0) as f64))?;
+        set(&o, "weight_bytes", JsValue::from_f64(t.weights.bytes() as f64))?;
         set(&o, "state_bytes", JsValue::from_f64(run_state_bytes(c).unwrap_or(0) as f64))?;
         set(&o, "kernels", JsValue::from_str(crate::kernels::KERNELS))?;
         Ok(o.into())
@@ -182,18 +192,20 @@ impl Model {
 #[wasm_bindgen]
 pub struct ModelLoader {
     builder: Option<CheckpointBuilder>,
+    quantize: bool,
 }
 
 #[wasm_bindgen]
 impl ModelLoader {
-    /// `head`: the file's first 256 bytes (all of it if shorter); `size`: its length.
+    /// `head`: the file's first 256 bytes (all of it if shorter); `size`: its
+    /// length; `quantize` (optional): load an fp32 file as Q8_0.
     #[wasm_bindgen(constructor)]
-    pub fn new(head: &[u8], size: f64) -> Result<ModelLoader, JsError> {
+    pub fn new(head: &[u8], size: f64, quantize: Option<bool>) -> Result<ModelLoader, JsError> {
         console_error_panic_hook::set_once();
         if !(size.is_finite() && size >= 0.0 && size.fract() == 0.0) {
             return Err(Error::Argument(format!("file size {size} is not a byte count")).into());
         }
-        Ok(ModelLoader { builder: Some(CheckpointBuilder::new(head, size as u64)?) })
+        Ok(ModelLoader { builder: Some(CheckpointBuilder::new(head, size as u64)?), quantize: quantize == Some(true) })
     }
 
     /// The next bytes of the file, from its very first byte on, in order.
@@ -212,7 +224,11 @@ impl ModelLoader {
     pub fn finish(&mut self, tokenizer: &Uint8Array) -> Result<Model, JsError> {
         let builder = self.builder.take().ok_or(Error::State("this loader has already finished"))?;
         let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
-        Ok(Model { llama: Llama::new(builder.finish()?, tokenizer)? })
+        let mut checkpoint = builder.finish()?;
+        if self.quantize {
+            checkpoint = checkpoint.quantize();
+        }
+        Ok(Model { llama: Llama::new(checkpoint, tokenizer)? })
     }
 }
 

@@ -14,6 +14,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 const STORIES260K: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/stories260K.bin"));
 const STORIES260K_V1: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/stories260K_v1.bin"));
+const STORIES260K_Q80: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/stories260K_q80.bin"));
 const TOK512: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/tok512.bin"));
 const GOLDEN: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/runc_parity.jsonl"));
 
@@ -25,6 +26,7 @@ fn model_file(name: &str) -> &'static [u8] {
     match name {
         "stories260K.bin" => STORIES260K,
         "stories260K_v1.bin" => STORIES260K_V1,
+        "stories260K_q80.bin" => STORIES260K_Q80,
         "tok512.bin" => TOK512,
         other => panic!("no embedded file {other}"),
     }
@@ -45,7 +47,7 @@ fn generation_matches_run_c_through_the_model_class() {
         if c["kind"] != "generate" || model_name.contains("_q80") {
             continue;
         }
-        let mut model = Model::new(&js(model_file(model_name)), &js(model_file(c["tokenizer"].as_str().unwrap()))).unwrap();
+        let mut model = Model::new(&js(model_file(model_name)), &js(model_file(c["tokenizer"].as_str().unwrap())), None).unwrap();
         model
             .start(
                 c["prompt"].as_str().unwrap(),
@@ -69,7 +71,7 @@ fn generation_matches_run_c_through_the_model_class() {
 
 #[wasm_bindgen_test]
 fn config_reports_the_header() {
-    let model = Model::new(&js(STORIES260K_V1), &js(TOK512)).unwrap();
+    let model = Model::new(&js(STORIES260K_V1), &js(TOK512), None).unwrap();
     let cfg = model.config().unwrap();
     let get = |k: &str| js_sys::Reflect::get(&cfg, &JsValue::from_str(k)).unwrap();
     assert_eq!(get("dim").as_f64(), Some(64.0));
@@ -83,14 +85,14 @@ fn config_reports_the_header() {
 #[wasm_bindgen_test]
 fn bad_inputs_throw_readable_errors() {
     let truncated = &STORIES260K[..STORIES260K.len() - 1];
-    let msg = message(Model::new(&js(truncated), &js(TOK512)).err().unwrap());
+    let msg = message(Model::new(&js(truncated), &js(TOK512), None).err().unwrap());
     assert!(msg.contains("1,056,539") && msg.contains("1,056,540"), "{msg}");
-    let msg = message(Model::new(&js(&[]), &js(TOK512)).err().unwrap());
+    let msg = message(Model::new(&js(&[]), &js(TOK512), None).err().unwrap());
     assert!(msg.contains("too short"), "{msg}");
-    let msg = message(Model::new(&js(STORIES260K), &js(&TOK512[..101])).err().unwrap());
+    let msg = message(Model::new(&js(STORIES260K), &js(&TOK512[..101]), None).err().unwrap());
     assert!(msg.contains("truncated"), "{msg}");
 
-    let mut model = Model::new(&js(STORIES260K), &js(TOK512)).unwrap();
+    let mut model = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
     let msg = message(model.step().err().unwrap());
     assert!(msg.contains("start"), "{msg}");
     let msg = message(model.start("", 1.0, 0.9, f64::NAN, 10.0).err().unwrap());
@@ -110,7 +112,7 @@ fn bad_inputs_throw_readable_errors() {
 
 #[wasm_bindgen_test]
 fn seed_zero_draws_a_random_seed_and_reports_it() {
-    let mut model = Model::new(&js(STORIES260K), &js(TOK512)).unwrap();
+    let mut model = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
     model.start("", 1.0, 0.9, 0.0, 20.0).unwrap();
     let seed = model.seed();
     assert!(seed >= 1.0 && seed <= 9_007_199_254_740_991.0);
@@ -196,19 +198,71 @@ fn simd_kernels_agree_with_scalar() {
 
 #[wasm_bindgen_test]
 fn model_loader_streams_chunks_into_the_same_model() {
-    let mut loader = ModelLoader::new(&STORIES260K[..256], STORIES260K.len() as f64).unwrap();
+    let mut loader = ModelLoader::new(&STORIES260K[..256], STORIES260K.len() as f64, None).unwrap();
     for chunk in STORIES260K.chunks(65_537) {
         loader.push(chunk).unwrap();
     }
     let mut streamed = loader.finish(&js(TOK512)).unwrap();
     assert!(message(loader.finish(&js(TOK512)).err().unwrap()).contains("already finished"));
-    let mut whole = Model::new(&js(STORIES260K), &js(TOK512)).unwrap();
+    let mut whole = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
     for m in [&mut streamed, &mut whole] {
         m.start("Once upon a time", 0.0, 0.9, 1.0, 40.0).unwrap();
         while m.step().unwrap().is_some() {}
     }
     assert_eq!(streamed.tokens(), whole.tokens());
     // a bad header fails at once, before any chunk
-    let msg = message(ModelLoader::new(&STORIES260K[..256], 1000.0).err().unwrap());
+    let msg = message(ModelLoader::new(&STORIES260K[..256], 1000.0, None).err().unwrap());
     assert!(msg.contains("1,000") && msg.contains("1,056,540"), "{msg}");
+}
+
+/// Q8_0 through the Model class with the SIMD int8 kernel: the same tokens as
+/// the native engine (see tests/parity.rs for how far they follow runq.c),
+/// and quantize-on-load of the fp32 file gives the same model.
+#[wasm_bindgen_test]
+fn q80_models_run_in_the_browser() {
+    for line in GOLDEN.lines().filter(|l| l.contains("_q80")) {
+        let c: serde_json::Value = serde_json::from_str(line).unwrap();
+        let args = |m: &mut Model| {
+            m.start(
+                c["prompt"].as_str().unwrap(),
+                c["temperature"].as_f64().unwrap(),
+                c["topp"].as_f64().unwrap(),
+                c["seed"].as_f64().unwrap(),
+                c["steps"].as_f64().unwrap(),
+            )
+            .unwrap();
+            while m.step().unwrap().is_some() {}
+        };
+        let mut file = Model::new(&js(STORIES260K_Q80), &js(TOK512), None).unwrap();
+        let mut on_load = Model::new(&js(STORIES260K), &js(TOK512), Some(true)).unwrap();
+        args(&mut file);
+        args(&mut on_load);
+        assert_eq!(file.tokens(), on_load.tokens());
+        let want: Vec<u32> = c["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
+        let same = file.tokens().iter().zip(&want).take_while(|(a, b)| a == b).count();
+        let needed = if c["temperature"].as_f64() == Some(0.0) { 186 } else { 39 };
+        assert!(same >= needed, "only {same} tokens follow runq.c");
+        let cfg = on_load.config().unwrap();
+        let get = |k: &str| js_sys::Reflect::get(&cfg, &JsValue::from_str(k)).unwrap();
+        assert_eq!(get("group_size").as_f64(), Some(4.0));
+        assert_eq!(get("quantized_on_load").as_bool(), Some(true));
+        assert_eq!(get("weight_bytes").as_f64(), Some(521_472.0));
+    }
+}
+
+#[wasm_bindgen_test]
+fn simd_int8_kernel_equals_scalar_exactly() {
+    use llama2_wasm::kernels::simd128;
+    let mut s = 11u64;
+    for &(d, n, gs) in &[(3usize, 8usize, 4usize), (5, 64, 64), (17, 172, 4), (9, 288, 32), (33, 768, 64), (4, 48, 16), (2, 24, 8)] {
+        let w = vector(d * n, &mut s);
+        let x = vector(n, &mut s);
+        let (wq, ws) = llama2_wasm::checkpoint::quantize_q80(&w, gs);
+        let (mut xq, mut xs) = (vec![0i8; n], vec![0f32; n / gs]);
+        scalar::quantize(&mut xq, &mut xs, &x, gs);
+        let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+        simd128::matmul_q8(&mut a, &xq, &xs, &wq, &ws, gs);
+        scalar::matmul_q8(&mut b, &xq, &xs, &wq, &ws, gs);
+        assert_eq!(a, b, "matmul_q8 {d}x{n} gs {gs}");
+    }
 }
