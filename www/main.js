@@ -27,6 +27,7 @@ const state = {
   tokenizers: new Map(), // vocab size -> { name, bytes }: reused when a checkpoint comes alone
   run: null, // the generation in progress: { frame, text, ... }
   queue: Promise.resolve(), // file loads, one after another
+  reload: null, // loads the current checkpoint again (after the int8 box changes)
 };
 
 // ------------------------------------------------------------------ errors
@@ -73,9 +74,12 @@ function progressRow(name) {
 
 function showCard() {
   const c = state.model.config();
+  const precision = c.group_size
+    ? `Q8_0 (group ${c.group_size})${c.quantized_on_load ? ", quantized on load" : ""}`
+    : "fp32";
   const fields = {
     name: state.modelName,
-    format: (c.version === 0 ? "legacy v0" : `export v${c.version}`) + ", fp32" +
+    format: (c.version === 0 ? "legacy v0" : `export v${c.version}`) + `, ${precision}` +
       (c.shared_classifier ? "" : ", separate classifier"),
     dim: c.dim,
     hidden_dim: c.hidden_dim,
@@ -132,7 +136,7 @@ async function tokenizerFor(vocabSize) {
  * (header checked, weights allocated), then every chunk goes straight in.
  * Peak memory is the weights plus one chunk, not the file twice.
  */
-async function buildModel(source, tokenizer) {
+async function buildModel(source, tokenizer, quantize = $("quantize").checked) {
   const progress = progressRow(source.name);
   let loader = null;
   let head = new Uint8Array(0);
@@ -152,12 +156,12 @@ async function buildModel(source, tokenizer) {
       joined.set(value, head.length);
       head = joined;
       if (head.length >= 256) {
-        loader = new ModelLoader(head.subarray(0, 256), source.total);
+        loader = new ModelLoader(head.subarray(0, 256), source.total, quantize);
         loader.push(head);
       }
     }
     if (!loader) {
-      loader = new ModelLoader(head, source.total);
+      loader = new ModelLoader(head, source.total, quantize);
       loader.push(head);
     }
     return loader.finish(tokenizer.bytes);
@@ -173,6 +177,7 @@ async function buildModel(source, tokenizer) {
 async function loadDefault() {
   const [source, tok] = await Promise.all([urlSource(DEFAULT_CHECKPOINT), tokenizerFor(512)]);
   installModel(await buildModel(source, tok), source.name, tok.name);
+  state.reload = async () => installModel(await buildModel(await urlSource(DEFAULT_CHECKPOINT), tok), source.name, tok.name);
 }
 
 // ------------------------------------------------------------------ files
@@ -217,6 +222,8 @@ async function openFiles(files) {
   const model = await buildModel(fileSource(ckpt.file), tok);
   state.tokenizers.set(ckpt.info.vocab_size, tok);
   installModel(model, ckpt.file.name, tok.name);
+  // the File is only a handle: keeping it holds no bytes
+  state.reload = async () => installModel(await buildModel(fileSource(ckpt.file), tok), ckpt.file.name, tok.name);
 }
 
 function queueFiles(fileList) {
@@ -367,6 +374,12 @@ function wire() {
       e.preventDefault();
       startGeneration();
     }
+  });
+  // int8 on or off: load the current checkpoint again that way
+  $("quantize").addEventListener("change", () => {
+    if (!state.reload) return;
+    clearError();
+    state.queue = state.queue.then(() => state.reload()).catch(showError);
   });
   $("file-input").addEventListener("change", (e) => {
     queueFiles(e.target.files);
