@@ -21,7 +21,8 @@ Options:
   -i <string> input prompt
   -z <string> optional path to custom tokenizer (default tokenizer.bin)
   -m <string> mode: generate|chat, default: generate
-  -y <string> (optional) system prompt in chat mode";
+  -y <string> (optional) system prompt in chat mode
+  -q <int>    1 = run an fp32 checkpoint as int8 (Q8_0, quantized on load), default 0";
 
 struct Args {
     checkpoint: String,
@@ -33,6 +34,7 @@ struct Args {
     prompt: Option<String>,
     mode: String,
     system_prompt: Option<String>,
+    quantize: bool,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -47,6 +49,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         prompt: None,
         mode: "generate".into(),
         system_prompt: None,
+        quantize: false,
     };
     let mut i = 2;
     while i < argv.len() {
@@ -68,6 +71,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "-z" => a.tokenizer = value.clone(),
             "-m" => a.mode = value.clone(),
             "-y" => a.system_prompt = Some(value.clone()),
+            "-q" => a.quantize = value.parse::<i64>().map_err(|_| num("0 or 1"))? != 0,
             _ => return Err(format!("unknown option {flag}")),
         }
         i += 2;
@@ -94,8 +98,11 @@ fn read_stdin(prompt: &str) -> Option<String> {
 }
 
 fn run(a: Args) -> Result<(), String> {
-    let checkpoint = Checkpoint::from_bytes(&read_file(&a.checkpoint, "checkpoint")?)
+    let mut checkpoint = Checkpoint::from_bytes(&read_file(&a.checkpoint, "checkpoint")?)
         .map_err(|e| format!("{}: {e}", a.checkpoint))?;
+    if a.quantize {
+        checkpoint = checkpoint.quantize();
+    }
     let tokenizer = Tokenizer::from_bytes(&read_file(&a.tokenizer, "tokenizer")?)
         .map_err(|e| format!("{}: {e}", a.tokenizer))?;
     let mut llama = Llama::new(checkpoint, tokenizer).map_err(|e| e.to_string())?;

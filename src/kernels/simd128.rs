@@ -368,30 +368,14 @@ pub use super::scalar::quantize;
 
 /// Integer dot product of one group: Σ w[k] * x[k] over int8 values, exact
 /// in i32 (so the result equals the scalar reference bit for bit).
+///
+/// 16 bytes at a time: i8 x i8 -> i16 products (low and high halves), the
+/// two halves added as i16 (|x| <= 127 after `quantize`, so a pair sums to at
+/// most 2 * 127 * 128 < 2^15), then widened pairwise into i32 lanes.
 #[inline(always)]
 fn dot_i8(w: &[i8], x: &[i8]) -> i32 {
+    let (acc, k) = dot_i8_lanes(w, x);
     let n = w.len().min(x.len());
-    let mut acc = i32x4_splat(0);
-    let mut k = 0;
-    while k + 16 <= n {
-        // Safety: k + 16 <= n <= w.len(), x.len(); wasm loads need no alignment.
-        unsafe {
-            let wv = v128_load(w.as_ptr().add(k) as *const v128);
-            let xv = v128_load(x.as_ptr().add(k) as *const v128);
-            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(wv), i16x8_extend_low_i8x16(xv)));
-            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_high_i8x16(wv), i16x8_extend_high_i8x16(xv)));
-        }
-        k += 16;
-    }
-    while k + 4 <= n {
-        // Safety: k + 4 <= n; a 4-byte load into the low lane, the rest zero.
-        unsafe {
-            let wv = v128_load32_zero(w.as_ptr().add(k) as *const u32);
-            let xv = v128_load32_zero(x.as_ptr().add(k) as *const u32);
-            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(wv), i16x8_extend_low_i8x16(xv)));
-        }
-        k += 4;
-    }
     let mut s = i32x4_extract_lane::<0>(acc)
         + i32x4_extract_lane::<1>(acc)
         + i32x4_extract_lane::<2>(acc)
@@ -400,6 +384,35 @@ fn dot_i8(w: &[i8], x: &[i8]) -> i32 {
         s += w[j] as i32 * x[j] as i32;
     }
     s
+}
+
+/// The products of `dot_i8` summed into four i32 lanes (not yet added
+/// together), and how many leading values that covered (a multiple of 4).
+#[inline(always)]
+fn dot_i8_lanes(w: &[i8], x: &[i8]) -> (v128, usize) {
+    let n = w.len().min(x.len());
+    let mut acc = i32x4_splat(0);
+    let mut k = 0;
+    while k + 16 <= n {
+        // Safety: k + 16 <= n <= w.len(), x.len(); wasm loads need no alignment.
+        unsafe {
+            let wv = v128_load(w.as_ptr().add(k) as *const v128);
+            let xv = v128_load(x.as_ptr().add(k) as *const v128);
+            let pairs = i16x8_add(i16x8_extmul_low_i8x16(wv, xv), i16x8_extmul_high_i8x16(wv, xv));
+            acc = i32x4_add(acc, i32x4_extadd_pairwise_i16x8(pairs));
+        }
+        k += 16;
+    }
+    while k + 4 <= n {
+        // Safety: k + 4 <= n; a 4-byte load into the low lane, the rest zero.
+        unsafe {
+            let wv = v128_load32_zero(w.as_ptr().add(k) as *const u32);
+            let xv = v128_load32_zero(x.as_ptr().add(k) as *const u32);
+            acc = i32x4_add(acc, i32x4_extadd_pairwise_i16x8(i16x8_extmul_low_i8x16(wv, xv)));
+        }
+        k += 4;
+    }
+    (acc, k)
 }
 
 /// runq.c's quantized matmul: W (d, n) @ x (n,) -> xout (d,), int8 in groups
@@ -411,11 +424,41 @@ pub fn matmul_q8(xout: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32],
         wq.len() == xout.len() * n && ws.len() * gs == wq.len() && xs.len() * gs == n,
         "matmul_q8: shapes differ"
     );
-    for ((out, wrow), wsrow) in xout.iter_mut().zip(wq.chunks_exact(n)).zip(ws.chunks_exact(n / gs)) {
+    let groups = n / gs;
+    // four groups per pass when the vector part covers whole groups: their
+    // integer sums land in one i32x4 (a 4x4 transpose-add), are scaled four
+    // at a time, then added to `val` one by one, in runq.c's order
+    let batch = if gs % 4 == 0 { groups & !3 } else { 0 };
+    for ((out, wrow), wsrow) in xout.iter_mut().zip(wq.chunks_exact(n)).zip(ws.chunks_exact(groups)) {
         let mut val = 0.0f32;
-        for (((wg, xg), w_scale), x_scale) in wrow.chunks_exact(gs).zip(xq.chunks_exact(gs)).zip(wsrow).zip(xs) {
-            val += dot_i8(wg, xg) as f32 * w_scale * x_scale;
+        let mut g = 0;
+        while g < batch {
+            let at = g * gs;
+            let (a0, _) = dot_i8_lanes(&wrow[at..][..gs], &xq[at..][..gs]);
+            let (a1, _) = dot_i8_lanes(&wrow[at + gs..][..gs], &xq[at + gs..][..gs]);
+            let (a2, _) = dot_i8_lanes(&wrow[at + 2 * gs..][..gs], &xq[at + 2 * gs..][..gs]);
+            let (a3, _) = dot_i8_lanes(&wrow[at + 3 * gs..][..gs], &xq[at + 3 * gs..][..gs]);
+            let ivals = f32x4_convert_i32x4(hsum4_i32(a0, a1, a2, a3)); // exact: |ival| < 2^24
+            // Safety: g + 4 <= batch <= groups = wsrow.len() = xs.len().
+            let p = unsafe { f32x4_mul(f32x4_mul(ivals, load(wsrow, g)), load(xs, g)) };
+            val += f32x4_extract_lane::<0>(p);
+            val += f32x4_extract_lane::<1>(p);
+            val += f32x4_extract_lane::<2>(p);
+            val += f32x4_extract_lane::<3>(p);
+            g += 4;
+        }
+        for g in g..groups {
+            let at = g * gs;
+            val += dot_i8(&wrow[at..][..gs], &xq[at..][..gs]) as f32 * wsrow[g] * xs[g];
         }
         *out = val;
     }
+}
+
+/// [Σm0, Σm1, Σm2, Σm3] of four i32x4 vectors.
+#[inline(always)]
+fn hsum4_i32(m0: v128, m1: v128, m2: v128, m3: v128) -> v128 {
+    let u0 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(m0, m1), i32x4_shuffle::<2, 6, 3, 7>(m0, m1));
+    let u1 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(m2, m3), i32x4_shuffle::<2, 6, 3, 7>(m2, m3));
+    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(u0, u1), i32x4_shuffle::<2, 3, 6, 7>(u0, u1))
 }

@@ -4,16 +4,16 @@
 import { urlSource, readAll } from "/www/loader.js";
 
 /**
- * options: { pkg: "pkg" | "pkg-scalar", checkpoint: URL, tokenizer: URL, runs, steps }
- * returns { kernels, runs: [{ tokPerSec, msPerToken, tokens }], wasmBytes }
+ * options: { pkg: "pkg" | "pkg-scalar", checkpoint: URL, tokenizer: URL, runs, steps, quantize }
+ * returns { kernels, weightBytes, runs: [{ tokPerSec, msPerToken, tokens }], wasmBytes }
  */
-async function bench({ pkg, checkpoint, tokenizer, runs = 3, steps = 256 }) {
+async function bench({ pkg, checkpoint, tokenizer, runs = 3, steps = 256, quantize = false }) {
   const wasm = await import(`/www/${pkg}/llama2_wasm.js`);
   const exports = await wasm.default();
   const tok = await readAll(await urlSource(tokenizer));
   const source = await urlSource(checkpoint);
   const bytes = await readAll(source);
-  const loader = new wasm.ModelLoader(bytes.subarray(0, 256), bytes.length);
+  const loader = new wasm.ModelLoader(bytes.subarray(0, 256), bytes.length, quantize);
   for (let at = 0; at < bytes.length; at += 1 << 20) loader.push(bytes.subarray(at, at + (1 << 20)));
   const model = loader.finish(tok);
   loader.free();
@@ -33,9 +33,9 @@ async function bench({ pkg, checkpoint, tokenizer, runs = 3, steps = 256 }) {
     const ms = performance.now() - t0;
     results.push({ tokPerSec: (tokens / ms) * 1000, msPerToken: ms / tokens, tokens });
   }
-  const kernels = model.config().kernels;
+  const { kernels, weight_bytes: weightBytes } = model.config();
   model.free();
-  return { kernels, runs: results, wasmBytes: exports.memory.buffer.byteLength };
+  return { kernels, weightBytes, runs: results, wasmBytes: exports.memory.buffer.byteLength };
 }
 
 window.bench = bench;

@@ -39,6 +39,10 @@ const models = ALL.filter((m) => wanted.includes(m)).map((m) => {
   }
   return { name: `${m} shape (random)`, key: m, file: makeCheckpoint(m), tokenizer: path.join(root, "www/models/tokenizer.bin") };
 });
+// the same shapes as int8: Q8_0 quantized on load (export.py's rule)
+for (const m of [...models]) {
+  if (m.key !== "260K") models.push({ ...m, name: `${m.key} shape (random), Q8_0`, quantize: true });
+}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -62,7 +66,8 @@ function machine() {
 function native(model) {
   const runs = [];
   for (let r = 0; r < RUNS; r++) {
-    const res = spawnSync(CLI, [model.file, "-z", model.tokenizer, "-t", "0", "-s", "1", "-n", String(STEPS)], {
+    const args = [model.file, "-z", model.tokenizer, "-t", "0", "-s", "1", "-n", String(STEPS), "-q", model.quantize ? "1" : "0"];
+    const res = spawnSync(CLI, args, {
       encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
     const m = res.stderr.match(/achieved tok\/s: ([\d.]+)/);
     if (!m) throw new Error(`native CLI failed on ${model.file}: ${res.stderr}`);
@@ -78,8 +83,8 @@ async function browserRun(browser, base, pkg, model) {
     await page.goto(`${base}/tests/bench/bench.html`);
     await page.waitForFunction(() => window.benchReady);
     const res = await page.evaluate((o) => window.bench(o),
-      { pkg, checkpoint: url(model.file), tokenizer: url(model.tokenizer), runs: RUNS, steps: STEPS });
-    return { kernels: res.kernels, wasmBytes: res.wasmBytes, ...stats(res.runs.map((r) => r.tokPerSec)),
+      { pkg, checkpoint: url(model.file), tokenizer: url(model.tokenizer), runs: RUNS, steps: STEPS, quantize: !!model.quantize });
+    return { kernels: res.kernels, weightBytes: res.weightBytes, wasmBytes: res.wasmBytes, ...stats(res.runs.map((r) => r.tokPerSec)),
       msPerToken: median(res.runs.map((r) => r.msPerToken)) };
   } finally {
     await page.close();
@@ -192,13 +197,13 @@ async function main() {
       const simd = await browserRun(browser, server.url, "pkg", model);
       process.stdout.write(" wasm scalar…");
       const scalar = await browserRun(browser, server.url, "pkg-scalar", model);
-      const weightBytes = fs.statSync(model.file).size;
-      rows.push({ model: model.name, key: model.key, weightBytes, native: nat, simd, scalar,
+      const weightBytes = simd.weightBytes;
+      rows.push({ model: model.name, key: model.key, quantize: !!model.quantize, weightBytes, native: nat, simd, scalar,
         simdVsScalar: simd.median / scalar.median, wasmVsNative: simd.median / nat.median,
         simdGBs: (simd.median * weightBytes) / 1e9 });
       console.log(" done");
     }
-    const pageModel = models.find((m) => m.key === "15M") ?? models[0];
+    const pageModel = models.find((m) => m.key === "15M" && !m.quantize) ?? models[0];
     let overhead = null;
     if (PARTS.includes("page")) {
       process.stdout.write(`demo page live tokens/s (${pageModel.name})…`);
@@ -207,7 +212,7 @@ async function main() {
       console.log(" done");
     }
     let memory = null;
-    const memModel = models.find((m) => m.key === "110M");
+    const memModel = models.find((m) => m.key === "110M" && !m.quantize);
     if (memModel && PARTS.includes("memory")) {
       process.stdout.write(`page memory with ${memModel.name}…`);
       memory = await pageMemory(server.url, memModel);
@@ -215,11 +220,15 @@ async function main() {
     }
 
     console.log(`\nGreedy, 256 tokens from an empty prompt, decode tokens/s: median (min–max) of ${RUNS} runs`);
-    console.log("| model | native CLI | wasm SIMD (Chromium) | ms/token | wasm scalar | SIMD / scalar | wasm / native | SIMD weight stream |");
-    console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| model | weights | native CLI | wasm SIMD (Chromium) | ms/token | wasm scalar | SIMD / scalar | wasm / native | SIMD weight stream |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of rows) {
-      console.log(`| ${r.model} | ${range(r.native)} | ${range(r.simd)} | ${fmt(r.simd.msPerToken, 2)} | ${range(r.scalar)} | ` +
-        `${fmt(r.simdVsScalar, 2)}× | ${fmt(r.wasmVsNative, 2)}× | ${fmt(r.simdGBs, 1)} GB/s |`);
+      console.log(`| ${r.model} | ${mb(r.weightBytes)} | ${range(r.native)} | ${range(r.simd)} | ${fmt(r.simd.msPerToken, 2)} | ` +
+        `${range(r.scalar)} | ${fmt(r.simdVsScalar, 2)}× | ${fmt(r.wasmVsNative, 2)}× | ${fmt(r.simdGBs, 1)} GB/s |`);
+    }
+    for (const q of rows.filter((r) => r.quantize)) {
+      const f = rows.find((r) => r.key === q.key && !r.quantize);
+      if (f) console.log(`${q.key}: Q8_0 / fp32 in Chromium ${fmt(q.simd.median / f.simd.median, 2)}×, weight memory ${fmt(q.weightBytes / f.weightBytes, 2)}×`);
     }
     if (overhead) console.log(`\ndemo page (${overhead.model}): live ${range(overhead.page, 1)} tok/s vs raw step() loop in the same ` +
       `page ${range(overhead.raw, 1)}: ${fmt(overhead.ratio * 100, 1)}% of raw`);
