@@ -38,6 +38,17 @@ fn message(e: wasm_bindgen::JsError) -> String {
     v.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
 }
 
+/// Run one golden generation case through `start` and `step`; the text.
+fn run_case(model: &mut Model, c: &serde_json::Value) -> String {
+    let arg = |k: &str| c[k].as_f64().unwrap();
+    model.start(c["prompt"].as_str().unwrap(), arg("temperature"), arg("topp"), arg("seed"), arg("steps")).unwrap();
+    let mut text = String::new();
+    while let Some(piece) = model.step().unwrap() {
+        text.push_str(&piece);
+    }
+    text
+}
+
 #[wasm_bindgen_test]
 fn generation_matches_run_c_through_the_model_class() {
     let mut n = 0;
@@ -48,19 +59,7 @@ fn generation_matches_run_c_through_the_model_class() {
             continue;
         }
         let mut model = Model::new(&js(model_file(model_name)), &js(model_file(c["tokenizer"].as_str().unwrap())), None).unwrap();
-        model
-            .start(
-                c["prompt"].as_str().unwrap(),
-                c["temperature"].as_f64().unwrap(),
-                c["topp"].as_f64().unwrap(),
-                c["seed"].as_f64().unwrap(),
-                c["steps"].as_f64().unwrap(),
-            )
-            .unwrap();
-        let mut text = String::new();
-        while let Some(piece) = model.step().unwrap() {
-            text.push_str(&piece);
-        }
+        let text = run_case(&mut model, &c);
         let want: Vec<u32> = c["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
         assert_eq!(model.tokens(), want, "tokens differ for {line}");
         assert_eq!(text, c["stdout"].as_str().unwrap());
@@ -222,21 +221,10 @@ fn model_loader_streams_chunks_into_the_same_model() {
 fn q80_models_run_in_the_browser() {
     for line in GOLDEN.lines().filter(|l| l.contains("_q80")) {
         let c: serde_json::Value = serde_json::from_str(line).unwrap();
-        let args = |m: &mut Model| {
-            m.start(
-                c["prompt"].as_str().unwrap(),
-                c["temperature"].as_f64().unwrap(),
-                c["topp"].as_f64().unwrap(),
-                c["seed"].as_f64().unwrap(),
-                c["steps"].as_f64().unwrap(),
-            )
-            .unwrap();
-            while m.step().unwrap().is_some() {}
-        };
         let mut file = Model::new(&js(STORIES260K_Q80), &js(TOK512), None).unwrap();
         let mut on_load = Model::new(&js(STORIES260K), &js(TOK512), Some(true)).unwrap();
-        args(&mut file);
-        args(&mut on_load);
+        run_case(&mut file, &c);
+        run_case(&mut on_load, &c);
         assert_eq!(file.tokens(), on_load.tokens());
         let want: Vec<u32> = c["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
         let same = file.tokens().iter().zip(&want).take_while(|(a, b)| a == b).count();
