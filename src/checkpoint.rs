@@ -169,9 +169,31 @@ fn i32_at(bytes: &[u8], index: usize) -> i32 {
     i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
+/// Files people drop by mistake, recognised by their first bytes: what the
+/// file is and what to do instead. `None` when it is none of these.
+pub fn identify_wrong_file(head: &[u8]) -> Option<&'static str> {
+    let text = String::from_utf8_lossy(&head[..head.len().min(64)]).trim_start().to_ascii_lowercase();
+    if head.starts_with(b"GGUF") {
+        Some("this is a GGUF file (llama.cpp's format), not a llama2.c checkpoint; export the model with llama2.c's export.py")
+    } else if head.starts_with(b"PK\x03\x04") {
+        Some("this is a zip archive, probably a PyTorch .pt/.pth file; convert it with llama2.c's export.py")
+    } else if head.len() > 8 && head[8] == b'{' && u64::from_le_bytes(head[..8].try_into().unwrap_or([0xff; 8])) < 1 << 32 {
+        Some("this is a safetensors file (Hugging Face); convert it with llama2.c's export.py")
+    } else if text.starts_with("<!doctype") || text.starts_with("<html") || text.starts_with("<?xml") {
+        Some("this is an HTML page saved as a file (a failed download?), not a model")
+    } else if head.starts_with(b"version https://git-lfs") {
+        Some("this is a Git LFS pointer, not the model itself; download the file's real content")
+    } else {
+        None
+    }
+}
+
 /// Parse and validate the header from the first bytes of the file
 /// (pass at least 256 bytes when the file has them).
 pub fn parse_header(head: &[u8]) -> Result<Header> {
+    if let Some(what) = identify_wrong_file(head) {
+        return Err(Error::Checkpoint(what.into()));
+    }
     if head.len() < LEGACY_HEADER_BYTES {
         return Err(Error::Checkpoint(format!(
             "the file is only {} bytes, too short for even a header (28 bytes)",
@@ -214,7 +236,14 @@ pub fn parse_header(head: &[u8]) -> Result<Header> {
         let fields: [i32; 7] = std::array::from_fn(|i| i32_at(head, i));
         // legacy: a negative vocab_size flags an unshared classifier
         let shared = fields[5] > 0;
-        let config = validate_config(fields, true)?;
+        let config = validate_config(fields, true).map_err(|e| {
+            // not a legacy header: say so plainly if it is a tokenizer
+            if crate::tokenizer::Tokenizer::looks_like(head) {
+                Error::Checkpoint("this is a tokenizer (tokenizer.bin), not a checkpoint".into())
+            } else {
+                e
+            }
+        })?;
         Ok(Header { config, version: 0, shared_classifier: shared, group_size: None })
     }
 }
@@ -483,10 +512,14 @@ pub fn memory_needed(h: &Header) -> Result<u64> {
     add(&[weight_bytes(h)?, run_state_bytes(&h.config)?])
 }
 
+fn looks_like_export(head: &[u8]) -> bool {
+    head.len() >= 4 && i32_at(head, 0) as u32 == MAGIC
+}
+
 /// Does this look like a checkpoint at all (magic, or a plausible legacy
 /// header)? Used to tell dropped files apart by content, not by name.
 pub fn looks_like_checkpoint(head: &[u8]) -> bool {
-    head.len() >= 4 && i32_at(head, 0) as u32 == MAGIC || parse_header(head).is_ok()
+    looks_like_export(head) || parse_header(head).is_ok()
 }
 
 /// Number of parameters a header describes (0 if it overflows, which a

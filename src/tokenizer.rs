@@ -28,6 +28,13 @@ impl Tokenizer {
     /// Parse a `tokenizer.bin`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Tokenizer> {
         let err = |msg: String| Err(Error::Tokenizer(msg));
+        let head = &bytes[..bytes.len().min(256)];
+        if let Some(what) = crate::checkpoint::identify_wrong_file(head) {
+            return err(what.into());
+        }
+        if !Tokenizer::looks_like(head) && crate::checkpoint::looks_like_checkpoint(head) {
+            return err("this is a model checkpoint, not a tokenizer".into());
+        }
         if bytes.len() < 4 {
             return err(format!(
                 "the file is {} bytes, too short for its 4-byte header",
@@ -93,10 +100,11 @@ impl Tokenizer {
         if !(1..=1024).contains(&max) {
             return false;
         }
+        // three whole entries with finite scores and lengths within max
         let mut at = 4;
-        for _ in 0..4 {
-            let (Some(score), Some(len)) = (i32_at(at), i32_at(at + 4)) else { return at > 4 };
-            if f32::from_bits(score as u32).is_nan() || len < 0 || len > max {
+        for _ in 0..3 {
+            let (Some(score), Some(len)) = (i32_at(at), i32_at(at + 4)) else { return false };
+            if !f32::from_bits(score as u32).is_finite() || len < 0 || len > max || at + 8 + len as usize > head.len() {
                 return false;
             }
             at += 8 + len as usize;

@@ -242,7 +242,10 @@ pub fn file_info(head: &Uint8Array, size: f64) -> Result<JsValue, JsError> {
     let head = head.to_vec();
     let o = Object::new();
     let size = if size.is_finite() && size >= 0.0 { size as u64 } else { 0 };
-    if checkpoint::looks_like_checkpoint(&head) {
+    if let Some(what) = checkpoint::identify_wrong_file(&head) {
+        set(&o, "kind", "unknown".into())?;
+        set(&o, "error", JsValue::from_str(what))?;
+    } else if checkpoint::looks_like_checkpoint(&head) {
         set(&o, "kind", "checkpoint".into())?;
         match checkpoint::check(&head, size) {
             Ok(h) => {

@@ -91,7 +91,13 @@ fn bad_checkpoints_each_get_their_own_message() {
             &["KV cache", "would need"],
         ),
         ("random bytes", noise(4096), &["invalid checkpoint"]),
-        ("a tokenizer given as checkpoint", data("tok512.bin"), &["invalid checkpoint"]),
+        ("a tokenizer given as checkpoint", data("tok512.bin"), &["this is a tokenizer"]),
+        ("the Llama 2 tokenizer given as checkpoint", data("tokenizer.bin"), &["this is a tokenizer"]),
+        ("a GGUF file", [b"GGUF\x03\0\0\0".as_slice(), &noise(400)].concat(), &["GGUF", "export.py"]),
+        ("a PyTorch zip", [b"PK\x03\x04".as_slice(), &noise(400)].concat(), &["PyTorch"]),
+        ("a safetensors file", [&200u64.to_le_bytes()[..], b"{\"__metadata__\":{}}", &noise(300)].concat(), &["safetensors"]),
+        ("an HTML error page", b"\n  <!DOCTYPE html><html><body>404 Not Found</body></html>".to_vec(), &["HTML page"]),
+        ("a Git LFS pointer", b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 60816028\n".to_vec(), &["Git LFS"]),
     ];
     expect_errors(table, |b| Checkpoint::from_bytes(b).map(|_| ()));
 }
@@ -109,7 +115,9 @@ fn bad_tokenizers_each_get_their_own_message() {
         ("truncated by one byte", tok[..tok.len() - 1].to_vec(), &["truncated"]),
         ("negative token length", bad_len, &["claims -3 bytes"]),
         ("random bytes", noise(4096), &["invalid tokenizer"]),
-        ("a checkpoint given as tokenizer", data("stories260K.bin"), &["invalid tokenizer"]),
+        ("a checkpoint given as tokenizer", data("stories260K.bin"), &["this is a model checkpoint"]),
+        ("an export checkpoint given as tokenizer", data("stories260K_v1.bin"), &["this is a model checkpoint"]),
+        ("a GGUF file as tokenizer", [b"GGUF\x03\0\0\0".as_slice(), &noise(400)].concat(), &["GGUF"]),
     ];
     expect_errors(table, |b| Tokenizer::from_bytes(b).map(|_| ()));
 }
