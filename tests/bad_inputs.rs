@@ -182,3 +182,19 @@ fn files_are_told_apart_by_content() {
     let err = check(&head(&b), 1000).unwrap_err().to_string();
     assert!(err.contains("1,000") && err.contains("1,056,540"), "{err}");
 }
+
+/// A megabyte of prompt is encoded, not hung on (heap-based merges: ~1.3 s
+/// natively here; the time is printed, not asserted).
+#[test]
+fn a_megabyte_prompt_is_encoded_not_hung_on() {
+    let tok = Tokenizer::from_bytes(&data("tokenizer.bin")).unwrap();
+    let text = "Once upon a time, a llama 🦙 named Lily said \"naïve\" things. ".repeat(16_000); // ~1 MB
+    let t = std::time::Instant::now();
+    let ids = tok.encode(&text, true, false).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!("encoded {} bytes into {} tokens in {secs:.2} s", text.len(), ids.len());
+    assert!(ids.len() > 100_000);
+    // it starts as the sentence alone does (merges are local)
+    let one = tok.encode("Once upon a time, a llama", true, false).unwrap();
+    assert_eq!(&ids[..one.len() - 1], &one[..one.len() - 1]);
+}

@@ -222,6 +222,33 @@ test("a 32000-vocab checkpoint alone uses tokenizer.bin; Stop is immediate and t
   assert.deepEqual(pageErrors, []);
 });
 
+test("under stress: Generate pressed repeatedly, a model dropped mid-generation, a 100,000-character prompt", async () => {
+  await drop([{ url: "models/stories260K.bin", name: "stories260K.bin" }]);
+  await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "stories260K.bin");
+  await setControls({ prompt: "Once upon a time", temperature: 0.8, steps: 512, seed: 5 });
+  for (let i = 0; i < 6; i++) await page.click("#generate-button");
+  // one generation runs, from the start: the output begins with the prompt once
+  await page.waitForFunction(() => document.querySelector("#output").textContent.length > 20);
+  const out = await page.locator("#output").textContent();
+  assert.ok(out.startsWith("Once upon a time") && !out.slice(1).includes("Once upon a time, Once"), out.slice(0, 80));
+
+  // a new model dropped while generating replaces it cleanly
+  await page.click("#generate-button");
+  await drop([{ url: "models/stories260K_v1.bin", name: "stories260K_v1.bin" }]);
+  await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "stories260K_v1.bin");
+  assert.equal(await isGenerating(), false);
+  const c = goldenCase("stories260K_v1.bin", "Lily and Tom went to the", 0);
+  assert.equal(await generate({ prompt: c.prompt, temperature: 0, topp: c.topp, steps: c.steps, seed: c.seed }), c.stdout);
+
+  // a huge prompt: generation stops at seq_len, the page stays usable
+  await setControls({ prompt: "a".repeat(100_000), temperature: 0, steps: 0, seed: 1 });
+  await page.click("#generate-button");
+  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+  assert.match(await page.locator("#stat-tokens").textContent(), /^0 \/ 513$/);
+  assert.equal(await page.locator("#error").isHidden(), true);
+  assert.deepEqual(pageErrors, []);
+});
+
 test("phone-width layout", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: path.join(out, "phone.png"), fullPage: true });
