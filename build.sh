@@ -140,6 +140,9 @@ count_results() {
 
 run_tests() {
     local log status=0 passed=0 failed=0 p f
+    for f in tests/golden/runc_parity.jsonl www/models/stories260K_v1.bin www/models/stories260K_q80.bin; do
+        [ -s "$f" ] || die "$f is missing: the tests compare against llama2.c's recorded outputs and files in ../shared (set SHARED=/path/to/shared)"
+    done
     log=$(mktemp)
     say "native tests (cargo test --release)"
     cargo test --release 2>&1 | tee "$log" || status=1
