@@ -32,8 +32,12 @@ fn with_body(mut header: Vec<u8>, floats: usize) -> Vec<u8> {
     header
 }
 
-/// Each (what, bytes, words the message must contain) must fail to load.
-fn expect_errors(table: Vec<(&str, Vec<u8>, &[&str])>, load: impl Fn(&[u8]) -> llama2_wasm::Result<()>) {
+type Case<'a> = (&'a str, Vec<u8>, &'a [&'a str]);
+
+/// Each (what, bytes, words the message must contain) must fail to load;
+/// returns (what, message) rows for the README's table.
+fn expect_errors(table: Vec<Case>, load: impl Fn(&[u8]) -> llama2_wasm::Result<()>) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
     for (what, bytes, expected) in table {
         let err = match load(&bytes) {
             Ok(()) => panic!("{what}: loaded without error"),
@@ -42,12 +46,12 @@ fn expect_errors(table: Vec<(&str, Vec<u8>, &[&str])>, load: impl Fn(&[u8]) -> l
         for needle in expected {
             assert!(err.contains(needle), "{what}: message {err:?} lacks {needle:?}");
         }
-        eprintln!("{what:<35} -> {err}");
+        rows.push((what.to_string(), err));
     }
+    rows
 }
 
-#[test]
-fn bad_checkpoints_each_get_their_own_message() {
+fn bad_checkpoint_rows() -> Vec<(String, String)> {
     let good = data("stories260K.bin");
     let v1 = data("stories260K_v1.bin");
     let mut one_extra = good.clone();
@@ -99,11 +103,15 @@ fn bad_checkpoints_each_get_their_own_message() {
         ("an HTML error page", b"\n  <!DOCTYPE html><html><body>404 Not Found</body></html>".to_vec(), &["HTML page"]),
         ("a Git LFS pointer", b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 60816028\n".to_vec(), &["Git LFS"]),
     ];
-    expect_errors(table, |b| Checkpoint::from_bytes(b).map(|_| ()));
+    expect_errors(table, |b| Checkpoint::from_bytes(b).map(|_| ()))
 }
 
 #[test]
-fn bad_tokenizers_each_get_their_own_message() {
+fn bad_checkpoints_each_get_their_own_message() {
+    assert!(bad_checkpoint_rows().len() >= 25);
+}
+
+fn bad_tokenizer_rows() -> Vec<(String, String)> {
     let tok = data("tok512.bin");
     let mut bad_len = tok.clone();
     bad_len[8..12].copy_from_slice(&(-3i32).to_le_bytes()); // first token's length
@@ -119,7 +127,35 @@ fn bad_tokenizers_each_get_their_own_message() {
         ("an export checkpoint given as tokenizer", data("stories260K_v1.bin"), &["this is a model checkpoint"]),
         ("a GGUF file as tokenizer", [b"GGUF\x03\0\0\0".as_slice(), &noise(400)].concat(), &["GGUF"]),
     ];
-    expect_errors(table, |b| Tokenizer::from_bytes(b).map(|_| ()));
+    expect_errors(table, |b| Tokenizer::from_bytes(b).map(|_| ()))
+}
+
+#[test]
+fn bad_tokenizers_each_get_their_own_message() {
+    assert!(bad_tokenizer_rows().len() >= 10);
+}
+
+/// The README's table of bad inputs is generated from the two tables above:
+/// this test fails when it is out of date; `UPDATE_README=1 cargo test
+/// --release --test bad_inputs` rewrites it.
+#[test]
+fn readme_bad_input_table_is_generated_from_these_tests() {
+    let mut table = String::from("| file given | as | message |\n| --- | --- | --- |\n");
+    for (rows, role) in [(bad_checkpoint_rows(), "checkpoint"), (bad_tokenizer_rows(), "tokenizer")] {
+        for (what, msg) in rows {
+            table.push_str(&format!("| {what} | {role} | {} |\n", msg.replace('|', "\\|")));
+        }
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (start, end) = ("<!-- bad-inputs:start -->\n", "<!-- bad-inputs:end -->");
+    let a = readme.find(start).expect("README has the bad-inputs start marker") + start.len();
+    let b = readme.find(end).expect("README has the bad-inputs end marker");
+    if std::env::var_os("UPDATE_README").is_some() {
+        std::fs::write(&path, format!("{}{table}{}", &readme[..a], &readme[b..])).unwrap();
+    } else {
+        assert_eq!(&readme[a..b], table, "README's bad-input table is stale: run UPDATE_README=1 cargo test --release --test bad_inputs");
+    }
 }
 
 #[test]
