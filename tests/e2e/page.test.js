@@ -249,6 +249,53 @@ test("under stress: Generate pressed repeatedly, a model dropped mid-generation,
   assert.deepEqual(pageErrors, []);
 });
 
+test("every kind of bad file gets its message on the page, and the model keeps working", async () => {
+  const before = await card("name");
+  const cases = [
+    { name: "model.gguf", bytes: [..."GGUF"].map((c) => c.charCodeAt(0)).concat(Array(300).fill(7)), want: /this is a GGUF file/ },
+    { name: "model.pt", bytes: [0x50, 0x4b, 0x03, 0x04].concat(Array(300).fill(1)), want: /PyTorch/ },
+    { name: "model.safetensors", bytes: [16, 0, 0, 0, 0, 0, 0, 0].concat([..."{\"a\":1}"].map((c) => c.charCodeAt(0)), Array(300).fill(0)), want: /safetensors/ },
+    { name: "lfs.bin", text: "version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n", want: /Git LFS pointer/ },
+    { name: "noise.bin", bytes: Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24), want: /noise\.bin: this file is neither|invalid checkpoint/ },
+    { name: "empty.bin", bytes: [], want: /empty\.bin: / },
+  ];
+  for (const c of cases) {
+    await page.evaluate(async (c) => {
+      const bytes = c.text !== undefined ? new TextEncoder().encode(c.text) : new Uint8Array(c.bytes);
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], c.name));
+      document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, { name: c.name, bytes: c.bytes, text: c.text });
+    await page.waitForFunction((n) => document.querySelector("#error-text").textContent.startsWith(n), c.name);
+    const msg = await page.locator("#error-text").textContent();
+    assert.match(msg, c.want, `${c.name}: ${msg}`);
+    assert.equal(await page.locator("#error").isVisible(), true);
+    assert.equal(await card("name"), before);
+  }
+  // a Q8_0 file with a bad group size, and one cut short
+  await page.evaluate(async () => {
+    const q80 = new Uint8Array(await (await fetch("models/stories260K_q80.bin")).arrayBuffer());
+    const bad = q80.slice();
+    new DataView(bad.buffer).setInt32(37, 48, true);
+    for (const [name, bytes] of [["gs48.bin", bad], ["short_q80.bin", q80.slice(0, q80.length - 4)]]) {
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], name));
+      document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+      const t0 = performance.now();
+      while (!document.querySelector("#error-text").textContent.startsWith(name) && performance.now() - t0 < 5000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      window.__lastErrors = (window.__lastErrors ?? []).concat(document.querySelector("#error-text").textContent);
+    }
+  });
+  const errors = await page.evaluate(() => window.__lastErrors);
+  assert.match(errors[0], /gs48\.bin: .*group size 48 does not divide dim 64/);
+  assert.match(errors[1], /short_q80\.bin: .*521,724 bytes but its header needs 521,728/);
+  const text = await generate({ prompt: "Once upon a time", temperature: 0, steps: 20, seed: 1 });
+  assert.ok(text.startsWith("Once upon a time") && text.length > 30, text);
+  assert.deepEqual(pageErrors, []);
+});
+
 test("phone-width layout", async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.screenshot({ path: path.join(out, "phone.png"), fullPage: true });
