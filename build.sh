@@ -5,6 +5,7 @@
 #   ./build.sh build    set up and build only
 #   ./build.sh test     set up, build, and run every test (native, wasm in headless
 #                       Chromium, and the demo page end to end)
+#   ./build.sh fuzz     cargo fuzz (nightly) on each target for FUZZ_SECONDS (300)
 #   ./build.sh bench    speed and memory: Chromium (SIMD and scalar builds) vs the
 #                       native CLI; prints a table, writes tests/bench/out/results.json
 #
@@ -123,6 +124,23 @@ run_bench() {
     (cd tests && node bench/run.mjs)
 }
 
+# Fuzzing (cargo fuzz, nightly): each target for FUZZ_SECONDS (default 300),
+# seeded from the model files in www/models.
+run_fuzz() {
+    rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
+    command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz
+    mkdir -p fuzz/corpus/checkpoint fuzz/corpus/tokenizer fuzz/corpus/encode fuzz/corpus/generate
+    cp -u www/models/stories260K.bin www/models/stories260K_v1.bin www/models/stories260K_q80.bin fuzz/corpus/checkpoint/
+    cp -u www/models/tok512.bin fuzz/corpus/tokenizer/
+    printf 'Once upon a time, naïve 🦙\n\t<0x41>' > fuzz/corpus/encode/seed
+    head -c 4096 www/models/stories260K.bin > fuzz/corpus/generate/seed
+    for target in ${FUZZ_TARGETS:-checkpoint tokenizer encode generate}; do
+        say "fuzzing $target for ${FUZZ_SECONDS:-300} s"
+        (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+            -max_total_time="${FUZZ_SECONDS:-300}" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1)
+    done
+}
+
 serve() {
     command -v python3 >/dev/null || die "serving needs python3 (or serve www/ with any static server)"
     say "serving the demo at http://localhost:$PORT  (Ctrl-C to stop)"
@@ -165,5 +183,6 @@ case "$cmd" in
     build) setup_rust; fetch_models; build_wasm ;;
     test) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; run_tests ;;
     bench) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_scalar; run_bench ;;
-    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench])" ;;
+    fuzz) setup_rust; fetch_models; run_fuzz ;;
+    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench|fuzz])" ;;
 esac
