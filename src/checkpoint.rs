@@ -373,6 +373,11 @@ fn mul(factors: &[usize]) -> Result<u64> {
     })
 }
 
+fn mul_u64(a: u64, b: u64) -> Result<u64> {
+    a.checked_mul(b)
+        .ok_or_else(|| Error::Checkpoint("the header's dimensions overflow when multiplied out".into()))
+}
+
 fn add(terms: &[u64]) -> Result<u64> {
     terms.iter().try_fold(0u64, |acc, &t| acc.checked_add(t)).ok_or_else(|| {
         Error::Checkpoint("the header's dimensions overflow when added up".into())
@@ -433,8 +438,8 @@ impl Sizes {
         for &t in order.iter().filter(|t| !matches!(t, Tensor::FreqCis)) {
             let n = self.tensor(t, h.shared_classifier);
             let b = match h.group_size {
-                Some(gs) if t.is_matrix() => n + n / gs as u64 * 4,
-                _ => n * 4,
+                Some(gs) if t.is_matrix() => add(&[n, mul_u64(n / gs as u64, 4)?])?,
+                _ => mul_u64(n, 4)?,
             };
             bytes = add(&[bytes, b])?;
         }
