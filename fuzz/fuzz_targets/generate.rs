@@ -49,7 +49,8 @@ fuzz_target!(|data: &[u8]| {
         entry(0.0, format!("<0x{b:02X}>").as_bytes());
     }
     for i in 259..vocab {
-        entry(i as f32, [b" ", b"a", b"ab", b" a", b"b", b"ba", b"aa", b"bb"][(i - 259) as usize % 8]);
+        let pieces: [&[u8]; 8] = [b" ", b"a", b"ab", b" a", b"b", b"ba", b"aa", b"bb"];
+        entry(i as f32, pieces[(i - 259) as usize % 8]);
     }
     let Ok(tokenizer) = Tokenizer::from_bytes(&tok) else { return };
     let Ok(mut llama) = Llama::new(checkpoint, tokenizer) else { return };
