@@ -222,7 +222,7 @@ test("a 32000-vocab checkpoint alone uses tokenizer.bin; Stop is immediate and t
   assert.deepEqual(pageErrors, []);
 });
 
-test("under stress: Generate pressed repeatedly, a model dropped mid-generation, a 100,000-character prompt", async () => {
+test("under stress: Generate pressed repeatedly, a model dropped mid-generation, ten files at once, a 100,000-character prompt", async () => {
   await drop([{ url: "models/stories260K.bin", name: "stories260K.bin" }]);
   await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "stories260K.bin");
   await setControls({ prompt: "Once upon a time", temperature: 0.8, steps: 512, seed: 5 });
@@ -239,6 +239,12 @@ test("under stress: Generate pressed repeatedly, a model dropped mid-generation,
   assert.equal(await isGenerating(), false);
   const c = goldenCase("stories260K_v1.bin", "Lily and Tom went to the", 0);
   assert.equal(await generate({ prompt: c.prompt, temperature: 0, topp: c.topp, steps: c.steps, seed: c.seed }), c.stdout);
+
+  // ten files at once: one clear message, nothing loaded, the model still works
+  await drop(Array.from({ length: 10 }, (_, i) => ({ url: "models/stories260K.bin", name: `copy${i}.bin` })));
+  await page.waitForSelector("#error:not([hidden])");
+  assert.match(await page.locator("#error-text").textContent(), /drop one checkpoint at a time/);
+  assert.equal(await card("name"), "stories260K_v1.bin");
 
   // a huge prompt: generation stops at seq_len, the page stays usable
   await setControls({ prompt: "a".repeat(100_000), temperature: 0, steps: 0, seed: 1 });
