@@ -155,15 +155,6 @@ impl ByteSource for [u8] {
     }
 }
 
-impl ByteSource for Vec<u8> {
-    fn byte_len(&self) -> u64 {
-        self.len() as u64
-    }
-    fn read_into(&self, offset: u64, dst: &mut [u8]) {
-        self.as_slice().read_into(offset, dst)
-    }
-}
-
 fn i32_at(bytes: &[u8], index: usize) -> i32 {
     let b = &bytes[4 * index..4 * index + 4];
     i32::from_le_bytes([b[0], b[1], b[2], b[3]])
