@@ -6,6 +6,7 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
+use crate::inspect::{Clock, Phase, Probe};
 use crate::sampler::{Sampler, SamplerParams};
 use crate::tokenizer::{TextStream, Tokenizer, BOS, EOS};
 use crate::transformer::Transformer;
@@ -80,6 +81,8 @@ pub struct Llama {
     mode: Mode,
     /// BOS, then every token the loop produced (run.c's order).
     tokens: Vec<u32>,
+    /// Positions of the current sequence held in the KV cache (0..cached).
+    cached: usize,
 }
 
 impl Llama {
@@ -98,6 +101,7 @@ impl Llama {
             params,
             mode: Mode::Idle,
             tokens: Vec::new(),
+            cached: 0,
         })
     }
 
@@ -127,6 +131,7 @@ impl Llama {
         self.tokenizer = tokenizer;
         self.mode = Mode::Idle;
         self.tokens.clear();
+        self.cached = 0;
         Ok(())
     }
 
@@ -208,17 +213,81 @@ impl Llama {
         self.params = params;
         self.sampler.reset(params);
         self.tokens.clear();
+        self.cached = 0;
         self.mode = Mode::Idle;
     }
 
     /// One iteration of the running loop. `Ok(None)` when the generation is
     /// finished (or, in a chat, when the assistant's turn is over).
     pub fn step(&mut self) -> Result<Option<Step>> {
-        match &mut self.mode {
+        if let Some(probe) = self.transformer.probe.as_deref_mut() {
+            probe.begin();
+        }
+        let step = match &mut self.mode {
             Mode::Idle => Err(Error::State("nothing to generate: call start() first")),
             Mode::Generate(g) => generate_step(g, &mut self.transformer, &self.tokenizer, &mut self.sampler, &mut self.tokens),
             Mode::Chat(c) => chat_step(c, &mut self.transformer, &self.tokenizer, &mut self.sampler, &mut self.tokens),
+        };
+        self.cached = match &self.mode {
+            Mode::Generate(g) => g.pos,
+            Mode::Chat(c) => c.pos,
+            Mode::Idle => 0,
+        };
+        if let Some(probe) = self.transformer.probe.as_deref_mut() {
+            probe.finish();
         }
+        step
+    }
+
+    // ---------------------------------------------------------- inspector
+
+    /// Open the inspector (`Some(clock)`: record each step's logits,
+    /// attention and timings; `trace`: walkthrough snapshots too) or close it
+    /// (`None`: the forward pass records nothing).
+    pub fn set_inspect(&mut self, clock: Option<Clock>, trace: bool) {
+        match (clock, self.transformer.probe.as_deref_mut()) {
+            (None, _) => self.transformer.probe = None,
+            (Some(_), Some(probe)) => probe.trace = trace,
+            (Some(clock), None) => self.transformer.probe = Some(Box::new(Probe::new(clock, trace))),
+        }
+    }
+
+    /// The inspector's record of the last position run (live or replayed).
+    pub fn probe(&self) -> Option<&Probe> {
+        self.transformer.probe.as_deref().filter(|p| p.recorded)
+    }
+
+    /// Positions of the current sequence that `inspect_at` can replay.
+    pub fn cached_positions(&self) -> usize {
+        self.cached
+    }
+
+    /// Run position `pos` of the current sequence again, recording it: the
+    /// KV cache holds positions 0..pos unchanged, so the logits and attention
+    /// are exactly those of the original step (and position `pos` of the
+    /// cache is rewritten with the same values). Nothing is sampled.
+    pub fn inspect_at(&mut self, pos: usize) -> Result<()> {
+        if self.transformer.probe.is_none() {
+            return Err(Error::State("the inspector is closed: open it (inspect = true) first"));
+        }
+        if pos >= self.cached {
+            return Err(Error::Argument(format!(
+                "position {pos} has not been generated yet: positions 0 to {} can be inspected",
+                self.cached as i64 - 1
+            )));
+        }
+        let token = self.tokens[pos];
+        let next = self.tokens.get(pos + 1).copied();
+        let forced = pos + 1 < self.prompt_len();
+        let probe = self.transformer.probe.as_deref_mut().expect("checked above");
+        probe.begin();
+        self.transformer.forward(token, pos)?;
+        let probe = self.transformer.probe.as_deref_mut().expect("checked above");
+        probe.finish();
+        probe.next = next;
+        probe.forced = forced;
+        probe.replayed = true;
+        Ok(())
     }
 
     /// Run a whole generation and return its text (the CLI and tests).
@@ -250,13 +319,15 @@ fn generate_step(
     // forward the transformer to get logits for the next token
     let logits = transformer.forward(g.token, g.pos)?;
     // advance the state machine
-    let next = if g.pos + 1 < g.prompt_tokens.len() {
+    let forced = g.pos + 1 < g.prompt_tokens.len();
+    let next = if forced {
         // if we are still processing the input prompt, force the next prompt token
         g.prompt_tokens[g.pos + 1]
     } else {
         // otherwise sample the next token from the logits
         sampler.sample(logits)
     };
+    record_next(transformer, next, forced);
     g.pos += 1;
     tokens.push(next);
     // data-dependent terminating condition: the BOS (=1) token delimits sequences
@@ -267,6 +338,15 @@ fn generate_step(
     let text = g.text.push(tokenizer.decode(g.token, next));
     g.token = next;
     Ok(Some(Step { token: next, text }))
+}
+
+/// Tell the inspector (if open) which token followed, after timing the sampler.
+fn record_next(transformer: &mut Transformer, next: u32, forced: bool) {
+    if let Some(probe) = transformer.probe.as_deref_mut() {
+        probe.lap(Phase::Sampling);
+        probe.next = Some(next);
+        probe.forced = forced;
+    }
 }
 
 /// The end of a generation: any unfinished UTF-8 character, made visible.
@@ -304,6 +384,8 @@ fn chat_step(
     tokens.push(token);
     let logits = transformer.forward(token, c.pos)?;
     c.next = sampler.sample(logits);
+    let forced = c.user_idx < c.prompt_tokens.len();
+    record_next(transformer, if forced { c.prompt_tokens[c.user_idx] } else { c.next }, forced);
     c.pos += 1;
     let mut text = String::new();
     if c.user_idx >= c.prompt_tokens.len() && c.next != EOS && !eos_fed {

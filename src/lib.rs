@@ -2,12 +2,14 @@
 //!
 //! Read it in run.c's order: [`checkpoint`] (config and weights from bytes),
 //! [`kernels`] and [`transformer`] (the forward pass), [`tokenizer`],
-//! [`sampler`], [`generate`] (the generate and chat loops). The `wasm` module
+//! [`sampler`], [`generate`] (the generate and chat loops), and [`inspect`]
+//! (what a step did, for the page's inspector). The `wasm` module
 //! is the only one that knows about JavaScript.
 
 pub mod checkpoint;
 pub mod error;
 pub mod generate;
+pub mod inspect;
 pub mod kernels;
 pub mod sampler;
 pub mod tokenizer;

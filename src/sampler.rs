@@ -23,9 +23,9 @@ pub fn random_f32(state: &mut u64) -> f32 {
 
 /// A token id with its probability, for the top-p sort.
 #[derive(Debug, Clone, Copy, Default)]
-struct ProbIndex {
-    prob: f32,
-    index: u32,
+pub(crate) struct ProbIndex {
+    pub prob: f32,
+    pub index: u32,
 }
 
 /// Generation parameters after run.c's clamping.
@@ -144,11 +144,32 @@ pub fn sample_mult(probabilities: &[f32], coin: f32) -> u32 {
     (probabilities.len() - 1) as u32 // in case of rounding errors
 }
 
-/// Top-p ("nucleus") sampling, as run.c: drop tokens below
-/// (1 - topp) / (n - 1) first (they cannot be part of the nucleus), sort the
-/// rest by descending probability, cut where the cumulative mass exceeds topp,
-/// then sample within that prefix.
+/// Top-p ("nucleus") sampling, as run.c: sample within the nucleus that
+/// [`nucleus`] finds.
 fn sample_topp(probabilities: &[f32], topp: f32, probindex: &mut [ProbIndex], coin: f32) -> u32 {
+    let Some((last_idx, cumulative_prob)) = nucleus(probabilities, topp, probindex) else {
+        // only possible with NaN probabilities (a broken checkpoint) or a
+        // one-token vocabulary; run.c would read past its buffer here
+        return sample_argmax(probabilities);
+    };
+    // sample from the truncated list
+    let r = coin * cumulative_prob;
+    let mut cdf = 0.0f32;
+    for pi in &probindex[..=last_idx] {
+        cdf += pi.prob;
+        if r < cdf {
+            return pi.index;
+        }
+    }
+    probindex[last_idx].index // in case of rounding errors
+}
+
+/// run.c's top-p nucleus: drop tokens below (1 - topp) / (n - 1) first (they
+/// cannot be part of it), sort the rest by descending probability into
+/// `probindex`, and cut where the cumulative mass exceeds topp. Returns the
+/// index of the nucleus's last entry and its mass; `None` when nothing is
+/// above the cutoff.
+pub(crate) fn nucleus(probabilities: &[f32], topp: f32, probindex: &mut [ProbIndex]) -> Option<(usize, f32)> {
     let n = probabilities.len();
     let cutoff = (1.0 - topp) / (n - 1) as f32;
     let mut n0 = 0;
@@ -159,9 +180,7 @@ fn sample_topp(probabilities: &[f32], topp: f32, probindex: &mut [ProbIndex], co
         }
     }
     if n0 == 0 {
-        // only possible with NaN probabilities (a broken checkpoint) or a
-        // one-token vocabulary; run.c would read past its buffer here
-        return sample_argmax(probabilities);
+        return None;
     }
     let kept = &mut probindex[..n0];
     // descending; stable, so equal probabilities keep index order
@@ -177,16 +196,7 @@ fn sample_topp(probabilities: &[f32], topp: f32, probindex: &mut [ProbIndex], co
             break; // we've exceeded topp by including last_idx
         }
     }
-    // sample from the truncated list
-    let r = coin * cumulative_prob;
-    let mut cdf = 0.0f32;
-    for pi in &kept[..=last_idx] {
-        cdf += pi.prob;
-        if r < cdf {
-            return pi.index;
-        }
-    }
-    kept[last_idx].index // in case of rounding errors
+    Some((last_idx, cumulative_prob))
 }
 
 #[cfg(test)]

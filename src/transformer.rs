@@ -2,6 +2,7 @@
 
 use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Matrix, Weights, MEMORY_LIMIT};
 use crate::error::{Error, Result};
+use crate::inspect::{lap, snapshot, Phase, Probe, Stage};
 use crate::kernels::{attention_mix, attention_scores, matmul, matmul_q8, quantize, rmsnorm, softmax, swiglu};
 
 /// An activation vector quantized for Q8_0 matmuls (runq.c's `QuantizedTensor`).
@@ -99,6 +100,8 @@ pub struct Transformer {
     pub state: RunState,
     /// (head_size / 2,) RoPE frequency of each pair: 1 / 10000^(2i / head_size)
     rope_freq: Vec<f32>,
+    /// The inspector's recorder, when it is open (see `inspect`).
+    pub probe: Option<Box<Probe>>,
 }
 
 impl Transformer {
@@ -110,7 +113,7 @@ impl Transformer {
             .step_by(2)
             .map(|head_dim| 1.0 / 10000.0f32.powf(head_dim as f32 / head_size as f32))
             .collect();
-        Ok(Transformer { header: checkpoint.header, config, weights: checkpoint.weights, state, rope_freq })
+        Ok(Transformer { header: checkpoint.header, config, weights: checkpoint.weights, state, rope_freq, probe: None })
     }
 
     /// Number of parameters held (the classifier counted once when shared).
@@ -130,6 +133,13 @@ impl Transformer {
         }
         let w = &self.weights;
         let s = &mut self.state;
+        // with the inspector open: timings, attention weights, logits (and
+        // walkthrough snapshots); otherwise each hook below is one `None` test
+        let mut probe = self.probe.as_deref_mut();
+        if let Some(probe) = probe.as_deref_mut() {
+            probe.lap(Phase::Other);
+            probe.begin_forward(token, pos, p.n_layers, p.n_heads)?;
+        }
         let dim = p.dim;
         let kv_dim = p.kv_dim();
         let kv_mul = p.kv_mul(); // integer multiplier of the kv sharing in multiquery
@@ -147,6 +157,7 @@ impl Transformer {
                 }
             }
         }
+        snapshot(&mut probe, Stage::Embedding, None, &s.x);
 
         // RoPE: the rotation angle depends only on (pos, pair index within a
         // head), so compute cos/sin once per position instead of per layer
@@ -155,11 +166,13 @@ impl Transformer {
             s.rope_cos[i] = val.cos();
             s.rope_sin[i] = val.sin();
         }
+        lap(&mut probe, Phase::Other);
 
         // forward all the layers
         for l in 0..p.n_layers {
             // attention rmsnorm
             rmsnorm(&mut s.xb, &s.x, &w.rms_att_weight[l * dim..][..dim]);
+            snapshot(&mut probe, Stage::AttNorm, Some(l), &s.xb);
 
             // key and value point to the kv cache at this position
             let loff = l * seq_len * kv_dim; // kv cache layer offset for convenience
@@ -169,6 +182,7 @@ impl Transformer {
             mm(&mut s.q, &s.xb, &s.xq, &w.wq, l);
             mm(&mut s.key_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wk, l);
             mm(&mut s.value_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wv, l);
+            lap(&mut probe, Phase::Projections);
 
             // RoPE relative positional encoding: complex-valued rotate q and k in each head
             let k = &mut s.key_cache[kv_at..][..kv_dim];
@@ -184,6 +198,9 @@ impl Transformer {
                     k[i + 1] = v0 * fci + v1 * fcr;
                 }
             }
+            snapshot(&mut probe, Stage::Query, Some(l), &s.q);
+            snapshot(&mut probe, Stage::Key, Some(l), &s.key_cache[kv_at..][..kv_dim]);
+            snapshot(&mut probe, Stage::Value, Some(l), &s.value_cache[kv_at..][..kv_dim]);
 
             // multihead attention: iterate over all heads
             let scale = (head_size as f32).sqrt();
@@ -200,10 +217,18 @@ impl Transformer {
                 attention_scores(att, q, &keys[kv_head..], kv_dim, scale);
                 // softmax the scores to get attention weights, from 0..pos inclusively
                 softmax(att);
+                if let Some(probe) = probe.as_deref_mut() {
+                    probe.attention_row(l, h, att);
+                    if h == 0 {
+                        probe.snapshot(Stage::AttWeights, Some(l), att);
+                    }
+                }
                 // weighted sum of the values, into xb
                 let xb = &mut s.xb[h * head_size..][..head_size];
                 attention_mix(xb, att, &values[kv_head..], kv_dim);
             }
+            lap(&mut probe, Phase::Attention);
+            snapshot(&mut probe, Stage::AttOutput, Some(l), &s.xb);
 
             // final matmul to get the output of the attention
             prepare(&mut s.xq, &s.xb, gs);
@@ -212,9 +237,12 @@ impl Transformer {
             for (x, d) in s.x.iter_mut().zip(&s.xb2) {
                 *x += d;
             }
+            lap(&mut probe, Phase::Projections);
+            snapshot(&mut probe, Stage::AttResidual, Some(l), &s.x);
 
             // ffn rmsnorm
             rmsnorm(&mut s.xb, &s.x, &w.rms_ffn_weight[l * dim..][..dim]);
+            snapshot(&mut probe, Stage::FfnNorm, Some(l), &s.xb);
 
             // PyTorch: self.w2(F.silu(self.w1(x)) * self.w3(x))
             prepare(&mut s.xq, &s.xb, gs);
@@ -222,6 +250,7 @@ impl Transformer {
             mm(&mut s.hb2, &s.xb, &s.xq, &w.w3, l);
             // SwiGLU non-linearity: silu(x) = x * σ(x), times the w3 gate
             swiglu(&mut s.hb, &s.hb2);
+            snapshot(&mut probe, Stage::Hidden, Some(l), &s.hb);
             // final matmul to get the output of the ffn
             prepare(&mut s.xq, &s.hb, gs);
             mm(&mut s.xb, &s.hb, &s.xq, &w.w2, l);
@@ -229,13 +258,21 @@ impl Transformer {
             for (x, d) in s.x.iter_mut().zip(&s.xb) {
                 *x += d;
             }
+            lap(&mut probe, Phase::Ffn);
+            snapshot(&mut probe, Stage::FfnResidual, Some(l), &s.x);
         }
 
         // final rmsnorm (into xb: Rust does not let o alias x; same numbers)
         rmsnorm(&mut s.xb, &s.x, &w.rms_final_weight);
+        snapshot(&mut probe, Stage::FinalNorm, None, &s.xb);
         // classifier into logits
         prepare(&mut s.xq, &s.xb, gs);
         mm(&mut s.logits, &s.xb, &s.xq, w.wcls(), 0);
+        if let Some(probe) = probe {
+            probe.lap(Phase::Classifier);
+            probe.snapshot(Stage::Logits, None, &s.logits);
+            probe.end_forward(&s.logits);
+        }
         Ok(&mut s.logits)
     }
 }

@@ -5,12 +5,13 @@
 //! JS `Error` with the engine's message; nothing here can panic on input
 //! (a panic would kill the wasm instance and the model loaded in it).
 
-use js_sys::{Object, Reflect, Uint8Array};
+use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use crate::checkpoint::{self, run_state_bytes, ByteSource, Checkpoint, CheckpointBuilder};
 use crate::error::Error;
 use crate::generate::Llama;
+use crate::inspect::{self, Phase, Probe};
 use crate::sampler::SamplerParams;
 use crate::tokenizer::Tokenizer;
 
@@ -46,6 +47,13 @@ fn steps_from_js(steps: f64) -> Result<i64, Error> {
     }
     // like run.c's atoi: fractions truncate; negative and huge values are clamped later
     Ok(steps as i64)
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The inspector's clock: `performance.now()` (a page, a worker or Node).
+    #[wasm_bindgen(js_namespace = performance, js_name = now)]
+    fn performance_now() -> f64;
 }
 
 fn set(obj: &Object, key: &str, value: JsValue) -> Result<(), JsError> {
@@ -181,6 +189,170 @@ impl Model {
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> bool {
         self.llama.is_running()
+    }
+
+    // ------------------------------------------------------------ inspector
+
+    /// The inspector: `model.inspect = true` makes every following `step()`
+    /// record its logits, attention weights and timings (read them with
+    /// `topk`, `attention`, `timings`); `false` (the default) records nothing.
+    #[wasm_bindgen(getter)]
+    pub fn inspect(&self) -> bool {
+        self.llama.transformer.probe.is_some()
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_inspect(&mut self, on: bool) {
+        let trace = on && self.walkthrough();
+        self.llama.set_inspect(on.then_some(performance_now as inspect::Clock), trace);
+    }
+
+    /// Walkthrough: also keep a few values of every vector of the forward
+    /// pass (`trace()`). Setting it opens the inspector.
+    #[wasm_bindgen(getter)]
+    pub fn walkthrough(&self) -> bool {
+        self.llama.transformer.probe.as_ref().is_some_and(|p| p.trace)
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_walkthrough(&mut self, on: bool) {
+        if on || self.inspect() {
+            self.llama.set_inspect(Some(performance_now), on);
+        }
+    }
+
+    /// The position the inspector's record is of (`undefined` before any).
+    #[wasm_bindgen(getter, js_name = inspectedPosition)]
+    pub fn inspected_position(&self) -> Option<usize> {
+        self.llama.probe().map(|p| p.pos)
+    }
+
+    /// Record position `pos` of the current text again: it is recomputed
+    /// from the KV cache (one forward pass, nothing sampled, nothing
+    /// changed), so earlier tokens can be inspected without storing them.
+    #[wasm_bindgen(js_name = inspectAt)]
+    pub fn inspect_at(&mut self, pos: f64) -> Result<(), JsError> {
+        if !(pos.is_finite() && pos >= 0.0 && pos.fract() == 0.0) {
+            return Err(Error::Argument(format!("position {pos} is not a whole number ≥ 0")).into());
+        }
+        Ok(self.llama.inspect_at(pos as usize)?)
+    }
+
+    /// The next-token distribution of the recorded position: `{ pos, token,
+    /// next, forced, replayed, temperature, topp, nucleus, nucleusMass,
+    /// candidates: [{ token, text, prob, logit, kept }] }`, the `k` most
+    /// likely first. `prob` is after temperature (softmax of the logits at
+    /// temperature 0, where the sampler takes the top one); `kept`: inside
+    /// the top-p nucleus the sampler drew from; `next`: the token that came.
+    pub fn topk(&self, k: usize) -> Result<JsValue, JsError> {
+        let probe = self.record()?;
+        let params = self.llama.params();
+        let d = inspect::distribution(&probe.logits, params.temperature, params.topp, k);
+        let candidates = Array::new();
+        for c in &d.candidates {
+            let o = Object::new();
+            set(&o, "token", c.token.into())?;
+            set(&o, "text", self.piece(c.token).into())?;
+            set(&o, "prob", c.prob.into())?;
+            set(&o, "logit", c.logit.into())?;
+            set(&o, "kept", c.kept.into())?;
+            candidates.push(&o);
+        }
+        let o = Object::new();
+        set(&o, "pos", JsValue::from_f64(probe.pos as f64))?;
+        set(&o, "token", probe.token.into())?;
+        set(&o, "next", probe.next.map_or(JsValue::UNDEFINED, JsValue::from))?;
+        set(&o, "forced", probe.forced.into())?;
+        set(&o, "replayed", probe.replayed.into())?;
+        set(&o, "temperature", params.temperature.into())?;
+        set(&o, "topp", params.topp.into())?;
+        set(&o, "nucleus", JsValue::from_f64(d.nucleus as f64))?;
+        set(&o, "nucleusMass", d.nucleus_mass.into())?;
+        set(&o, "candidates", candidates.into())?;
+        Ok(o.into())
+    }
+
+    /// (vocab_size,) the recorded position's logits, before sampling (a copy).
+    pub fn logits(&self) -> Result<Vec<f32>, JsError> {
+        Ok(self.record()?.logits.clone())
+    }
+
+    /// (pos + 1,) attention weights of one layer and head at the recorded
+    /// position, over positions 0..=pos (a copy; each row sums to 1).
+    pub fn attention(&self, layer: usize, head: usize) -> Result<Vec<f32>, JsError> {
+        let probe = self.record()?;
+        let c = &self.llama.transformer.config;
+        probe.attention(layer, head).map(<[f32]>::to_vec).ok_or_else(|| {
+            Error::Argument(format!(
+                "no layer {layer} head {head}: this model has layers 0-{} and heads 0-{}",
+                c.n_layers - 1,
+                c.n_heads - 1
+            ))
+            .into()
+        })
+    }
+
+    /// (n_layers, n_heads, pos + 1) every attention row of the recorded
+    /// position in one copy.
+    #[wasm_bindgen(js_name = attentionAll)]
+    pub fn attention_all(&self) -> Result<Float32Array, JsError> {
+        Ok(Float32Array::from(&self.record()?.attention[..]))
+    }
+
+    /// Milliseconds the recorded step spent in each part: `{ projections
+    /// (rmsnorm + q, k, v, o matmuls), attention (RoPE, scores, softmax,
+    /// weighted sum), ffn, classifier, sampling, other, total }`; the parts
+    /// add up to `total`. Replayed positions have no sampling.
+    pub fn timings(&self) -> Result<JsValue, JsError> {
+        let t = self.record()?.timings;
+        let o = Object::new();
+        for phase in Phase::ALL {
+            set(&o, phase.name(), t.get(phase).into())?;
+        }
+        set(&o, "total", t.total().into())?;
+        Ok(o.into())
+    }
+
+    /// The walkthrough of the recorded position (needs `walkthrough = true`
+    /// before the step): run.c's forward pass in order, `[{ name, layer,
+    /// shape, length, values (first 8), rms, explain }]`.
+    pub fn trace(&self) -> Result<Array, JsError> {
+        let probe = self.record()?;
+        let out = Array::new();
+        for s in &probe.snapshots {
+            let o = Object::new();
+            set(&o, "name", s.stage.name().into())?;
+            set(&o, "layer", s.layer.map_or(JsValue::UNDEFINED, |l| JsValue::from_f64(l as f64)))?;
+            set(&o, "shape", s.stage.shape().into())?;
+            set(&o, "length", JsValue::from_f64(s.len as f64))?;
+            set(&o, "values", Float32Array::from(&s.values[..]).into())?;
+            set(&o, "rms", s.rms.into())?;
+            set(&o, "explain", s.stage.explain().into())?;
+            out.push(&o);
+        }
+        Ok(out)
+    }
+
+    /// A token's text for display: its vocabulary piece, with a raw-byte
+    /// token (`<0x0A>`) as its character when that byte is one on its own
+    /// (ASCII); other byte tokens keep their `<0xE2>` name.
+    pub fn piece(&self, token: u32) -> String {
+        let tok = &self.llama.tokenizer;
+        if token as usize >= tok.vocab_size() {
+            return String::new();
+        }
+        match std::str::from_utf8(tok.decode(0, token)) {
+            Ok(text) => text.to_string(),
+            Err(_) => String::from_utf8_lossy(tok.piece(token)).into_owned(),
+        }
+    }
+
+    fn record(&self) -> Result<&Probe, Error> {
+        match self.llama.probe() {
+            Some(p) => Ok(p),
+            None if self.inspect() => Err(Error::State("nothing recorded yet: step() or inspectAt(pos) first")),
+            None => Err(Error::State("the inspector is closed: set model.inspect = true, then step()")),
+        }
     }
 }
 

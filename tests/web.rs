@@ -254,3 +254,151 @@ fn simd_int8_kernel_equals_scalar_exactly() {
         assert_eq!(a, b, "matmul_q8 {d}x{n} gs {gs}");
     }
 }
+
+// ---------------------------------------------------------------- inspector
+
+fn get(o: &JsValue, key: &str) -> JsValue {
+    js_sys::Reflect::get(o, &JsValue::from_str(key)).unwrap()
+}
+
+fn num(o: &JsValue, key: &str) -> f64 {
+    get(o, key).as_f64().unwrap_or_else(|| panic!("{key} is not a number"))
+}
+
+#[wasm_bindgen_test]
+fn inspector_topk_is_a_softmax_of_the_logits() {
+    for (temperature, topp) in [(0.0, 0.9), (1.0, 0.9), (0.7, 0.5)] {
+        let mut model = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
+        // closed: no record, and the message says how to open it
+        assert!(message(model.topk(10).unwrap_err()).contains("inspect = true"));
+        model.set_inspect(true);
+        model.start("Once upon a time", temperature, topp, 11.0, 40.0).unwrap();
+        let mut sampled = 0;
+        while model.step().unwrap().is_some() {
+            let logits = model.logits().unwrap();
+            let top = model.topk(10).unwrap();
+            let cands: js_sys::Array = get(&top, "candidates").into();
+            assert_eq!(cands.length(), 10);
+            // softmax of logits / temperature, computed here in f64
+            let t = if temperature == 0.0 { 1.0 } else { temperature };
+            let max = logits.iter().map(|&l| l as f64 / t).fold(f64::NEG_INFINITY, f64::max);
+            let z: f64 = logits.iter().map(|&l| (l as f64 / t - max).exp()).sum();
+            let mut sum = 0.0;
+            for c in cands.iter() {
+                let id = num(&c, "token") as usize;
+                let expected = (logits[id] as f64 / t - max).exp() / z;
+                assert!((num(&c, "prob") - expected).abs() < 1e-5, "token {id}");
+                assert_eq!(num(&c, "logit") as f32, logits[id]);
+                sum += num(&c, "prob");
+            }
+            assert!(sum <= 1.0 + 1e-5, "top-10 mass {sum}");
+            let first = cands.get(0);
+            assert!(!get(&first, "text").as_string().unwrap().is_empty() || num(&first, "token") < 3.0);
+            if !get(&top, "forced").as_bool().unwrap() {
+                sampled += 1;
+                if temperature == 0.0 {
+                    assert_eq!(num(&top, "next"), num(&first, "token"), "greedy: the sampled token is the top-1");
+                    assert_eq!(num(&top, "nucleus"), 1.0);
+                }
+            }
+        }
+        assert!(sampled > 20);
+    }
+}
+
+#[wasm_bindgen_test]
+fn inspector_attention_rows_sum_to_one() {
+    let mut model = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
+    model.set_inspect(true);
+    model.start("Once upon a time", 0.0, 0.9, 1.0, 24.0).unwrap();
+    let mut steps = 0;
+    while model.step().unwrap().is_some() {
+        let pos = model.inspected_position().unwrap();
+        assert_eq!(pos, steps);
+        let all = model.attention_all().unwrap().to_vec();
+        assert_eq!(all.len(), 5 * 8 * (pos + 1)); // stories260K: 5 layers, 8 heads
+        for layer in 0..5 {
+            for head in 0..8 {
+                let row = model.attention(layer, head).unwrap();
+                assert_eq!(row.len(), pos + 1);
+                let sum: f32 = row.iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "layer {layer} head {head}: {sum}");
+                assert_eq!(&all[(layer * 8 + head) * (pos + 1)..][..pos + 1], &row[..]);
+            }
+        }
+        steps += 1;
+    }
+    assert!(message(model.attention(5, 0).unwrap_err()).contains("layers 0-4 and heads 0-7"));
+    // an earlier position, recomputed from the KV cache, equals what was live
+    model.inspect_at(3.0).unwrap();
+    assert_eq!(model.inspected_position(), Some(3));
+    assert_eq!(model.attention(0, 0).unwrap().len(), 4);
+    assert!(message(model.inspect_at(1e9).unwrap_err()).contains("has not been generated"));
+    assert!(message(model.inspect_at(-1.0).unwrap_err()).contains("whole number"));
+}
+
+#[wasm_bindgen_test]
+fn inspector_timings_add_up_to_the_step() {
+    let mut model = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
+    model.set_inspect(true);
+    model.start("Once upon a time", 1.0, 0.9, 5.0, 0.0).unwrap();
+    let perf: web_sys_like::Performance = get(&js_sys::global().into(), "performance").unchecked_into();
+    let (mut engine, mut outside) = (0.0, 0.0);
+    loop {
+        let t0 = perf.now();
+        let more = model.step().unwrap().is_some();
+        let ms = perf.now() - t0;
+        if !more {
+            break;
+        }
+        let t = model.timings().unwrap();
+        let parts: f64 = ["projections", "attention", "ffn", "classifier", "sampling", "other"]
+            .iter()
+            .map(|k| {
+                let v = num(&t, k);
+                assert!(v >= 0.0, "{k} = {v}");
+                v
+            })
+            .sum();
+        assert!((parts - num(&t, "total")).abs() < 1e-9);
+        engine += parts;
+        outside += ms;
+    }
+    // the browser's clock is coarse (0.1 ms unless cross-origin isolated), so
+    // compare sums over the whole generation (512 steps)
+    assert!(outside > 0.0);
+    assert!((engine - outside).abs() <= 0.15 * outside + 1.0, "engine {engine} ms, measured {outside} ms");
+}
+
+#[wasm_bindgen_test]
+fn inspector_walkthrough_lists_the_forward_pass() {
+    let mut model = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
+    model.set_walkthrough(true);
+    assert!(model.inspect());
+    model.start("", 0.0, 0.9, 1.0, 4.0).unwrap();
+    model.step().unwrap();
+    let trace = model.trace().unwrap();
+    assert_eq!(trace.length(), 1 + 5 * 10 + 2);
+    let first = trace.get(0);
+    assert_eq!(get(&first, "name").as_string().unwrap(), "x");
+    assert_eq!(num(&first, "length"), 64.0);
+    let last = trace.get(trace.length() - 1);
+    assert_eq!(get(&last, "name").as_string().unwrap(), "logits");
+    let values: js_sys::Float32Array = get(&last, "values").into();
+    assert_eq!(values.to_vec(), model.logits().unwrap()[..8].to_vec());
+    // closing the inspector stops recording
+    model.set_inspect(false);
+    model.step().unwrap();
+    assert!(model.trace().is_err());
+}
+
+mod web_sys_like {
+    use wasm_bindgen::prelude::*;
+    #[wasm_bindgen]
+    extern "C" {
+        /// `performance`, without pulling in web-sys for one method.
+        pub type Performance;
+        #[wasm_bindgen(method)]
+        pub fn now(this: &Performance) -> f64;
+    }
+}
