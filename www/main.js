@@ -2,6 +2,7 @@
 // loop, and swap in whatever checkpoint / tokenizer the user drops.
 import init, { ModelLoader, fileInfo } from "./pkg/llama2_wasm.js";
 import { fileSource, formatBytes, readAll, readHead, urlSource } from "./loader.js";
+import { createInspector } from "./inspector.js";
 
 const DEFAULT_CHECKPOINT = "models/stories260K.bin";
 // tokenizers served beside the default model, by vocabulary size
@@ -19,6 +20,7 @@ const SLICE_MS = 4;
 const PAINT_EVERY_MS = 50;
 
 const $ = (id) => document.getElementById(id);
+const inspector = createInspector();
 
 const state = {
   model: null, // the working Model; replaced only by one that loaded fine
@@ -108,6 +110,7 @@ function installModel(model, name, tokenizerName) {
   state.modelName = name;
   state.tokenizerName = tokenizerName;
   if (old) old.free();
+  inspector.attach(model);
   showCard();
   $("generate-button").disabled = false;
 }
@@ -246,7 +249,11 @@ function readNumber(id) {
 const ticker = new MessageChannel();
 ticker.port1.onmessage = tick;
 
-function startGeneration() {
+/**
+ * Start a generation with the form's settings. `manual`: the walkthrough
+ * steps it one token per click instead of the task loop.
+ */
+function startGeneration(manual = false) {
   if (!state.model) return;
   stopGeneration();
   clearError();
@@ -258,43 +265,61 @@ function startGeneration() {
     return;
   }
   const output = $("output");
-  output.textContent = "";
-  const text = document.createTextNode("");
-  output.append(text);
+  output.replaceChildren();
   output.classList.add("running");
   $("stat-seed").textContent = String(model.seed);
   state.run = {
     model,
-    text,
-    pending: "", // produced but not yet painted
+    manual,
+    pending: [], // { pos, text } produced but not yet painted
+    spans: [], // position -> the span of the token it produced
+    last: null, // the newest span
+    count: model.tokenCount,
     started: performance.now(),
     promptLength: model.promptLength,
     decodeStart: 0, // when the first sampled token arrived (run.c starts its timer there)
     decodeFrom: 0, // token count at that moment
-    frame: requestAnimationFrame(paint),
+    frame: manual ? 0 : requestAnimationFrame(paint),
   };
+  inspector.newText(model, state.run.spans, model.promptLength, manual);
   $("generate-button").disabled = false;
   $("stop-button").disabled = false;
   updateStats();
-  ticker.port2.postMessage(null);
+  if (!manual) ticker.port2.postMessage(null);
+}
+
+/**
+ * One step() of the run; false when the generation is over. Position p
+ * produces token p + 1: its text becomes the span of position p.
+ */
+function stepOnce(run) {
+  const piece = run.model.step();
+  if (piece === undefined) return false;
+  const count = run.model.tokenCount;
+  if (count !== run.count) {
+    run.count = count;
+    run.pending.push({ pos: count - 2, text: piece });
+    if (inspector.open) inspector.record(count - 2);
+    if (!run.decodeStart && count > run.promptLength) {
+      run.decodeStart = performance.now();
+      run.decodeFrom = count;
+    }
+  } else if (piece) {
+    run.pending.push({ pos: -1, text: piece }); // the end of a split character: same token
+  }
+  return true;
 }
 
 /** One task: step for about SLICE_MS (at least once), then yield to the page. */
 function tick() {
   const run = state.run;
-  if (!run) return;
+  if (!run || run.manual) return;
   const end = performance.now() + SLICE_MS;
   try {
     do {
-      const piece = run.model.step();
-      if (piece === undefined) {
+      if (!stepOnce(run)) {
         finishGeneration();
         return;
-      }
-      run.pending += piece;
-      if (!run.decodeStart && run.model.tokenCount > run.promptLength) {
-        run.decodeStart = performance.now();
-        run.decodeFrom = run.model.tokenCount;
       }
     } while (performance.now() < end);
   } catch (e) {
@@ -305,11 +330,33 @@ function tick() {
   ticker.port2.postMessage(null);
 }
 
+/** The walkthrough's button: one token (starting a generation first if needed). */
+inspector.onWalkStep = () => {
+  clearError();
+  if (!state.run?.manual || state.run.model !== state.model) startGeneration(true);
+  const run = state.run;
+  if (!run) return;
+  let more = false;
+  try {
+    more = stepOnce(run);
+  } catch (e) {
+    showError(e);
+  }
+  flush(run, true);
+  inspector.paint();
+  const n = Math.max(0, run.count - 1);
+  $("walk-status").textContent = more
+    ? `${n} position${n === 1 ? "" : "s"} run${n <= run.promptLength - 1 ? " (prompt)" : ""}; click again for the next token.`
+    : "The generation is over; the next click starts a new one.";
+  if (!more) finishGeneration();
+};
+
 /** In an animation frame: append the new text and refresh the numbers. */
 function paint() {
   const run = state.run;
   if (!run) return;
   flush(run);
+  inspector.paint();
   run.timer = setTimeout(() => (run.frame = requestAnimationFrame(paint)), PAINT_EVERY_MS);
 }
 
@@ -317,9 +364,23 @@ function paint() {
 const STATS_EVERY_MS = 250;
 
 function flush(run, force = false) {
-  if (run.pending) {
-    run.text.appendData(run.pending);
-    run.pending = "";
+  if (run.pending.length) {
+    const frag = document.createDocumentFragment();
+    for (const { pos, text } of run.pending) {
+      if (pos < 0) {
+        if (run.last) run.last.textContent += text;
+        continue;
+      }
+      const span = document.createElement("span");
+      span.className = pos + 1 < run.promptLength ? "tok prompt" : "tok";
+      span.dataset.pos = pos;
+      span.textContent = text;
+      run.spans[pos] = span;
+      run.last = span;
+      frag.append(span);
+    }
+    $("output").append(frag);
+    run.pending = [];
   }
   const now = performance.now();
   if (force || now - (run.statsAt ?? 0) >= STATS_EVERY_MS) {
@@ -344,6 +405,12 @@ function updateStats() {
   const decoded = run.decodeStart ? count - run.decodeFrom : 0;
   const secs = (now - run.decodeStart) / 1000;
   $("stat-speed").textContent = decoded > 0 && secs > 0 ? (decoded / secs).toFixed(1) : "–";
+  // the inspector's sparkline: the speed since the previous reading
+  if (decoded > 0 && !run.manual) {
+    const prev = run.sample ?? { t: run.decodeStart, count: run.decodeFrom };
+    if (now > prev.t && count > prev.count) inspector.speed(((count - prev.count) / (now - prev.t)) * 1000);
+    run.sample = { t: now, count };
+  }
   $("stat-tokens").textContent = `${Math.max(0, count - run.promptLength)} / ${count}`;
   $("stat-elapsed").textContent = `${((now - run.started) / 1000).toFixed(2)} s`;
 }
@@ -367,6 +434,7 @@ function wire() {
     e.preventDefault();
     startGeneration();
   });
+  $("stop-button").addEventListener("click", () => ($("walk-status").textContent = "Stopped."));
   $("stop-button").addEventListener("click", stopGeneration);
   $("error-close").addEventListener("click", clearError);
   $("prompt").addEventListener("keydown", (e) => {
@@ -417,8 +485,10 @@ async function main() {
     // for the benchmark (tests/bench/run.mjs): memory, and raw step() speed in this page
     window.llama2Debug = {
       wasmMemoryBytes: () => wasm.memory.buffer.byteLength,
+      inspecting: () => state.model?.inspect,
       rawStepsPerSecond: (steps = 256) => {
         stopGeneration();
+        inspector.invalidate(); // the page's text no longer matches the KV cache
         const m = state.model;
         m.start("", 0, 0.9, 1, steps);
         m.step(); // timed from the first token on, as run.c and the page do
@@ -433,7 +503,7 @@ async function main() {
       `current Chrome, Firefox or Safari): ${e.message}`));
     return;
   }
-  state.queue = state.queue.then(loadDefault).then(startGeneration).catch(showError);
+  state.queue = state.queue.then(loadDefault).then(() => startGeneration()).catch(showError);
 }
 
 main();
