@@ -56,6 +56,31 @@ extern "C" {
     fn performance_now() -> f64;
 }
 
+// The inspector's objects are built on the JS side from packed numbers: one
+// call instead of a Reflect.set per field, which costs more than a step of a
+// small model. The slices are views into wasm memory, read at once.
+#[wasm_bindgen(inline_js = r#"
+export function topk_object(head, cands, texts) {
+  const text = texts.split("\u0000");
+  const candidates = [];
+  for (let i = 0; i * 4 < cands.length; i++) {
+    const o = i * 4;
+    candidates.push({ token: cands[o], text: text[i], prob: cands[o + 1], logit: cands[o + 2], kept: cands[o + 3] === 1 });
+  }
+  return { pos: head[0], token: head[1], next: head[2] < 0 ? undefined : head[2], forced: head[3] === 1,
+    replayed: head[4] === 1, temperature: head[5], topp: head[6], nucleus: head[7], nucleusMass: head[8], candidates };
+}
+export function named_object(names, values) {
+  const o = {};
+  names.split(",").forEach((name, i) => (o[name] = values[i]));
+  return o;
+}
+"#)]
+extern "C" {
+    fn topk_object(head: &[f64], cands: &[f64], texts: &str) -> JsValue;
+    fn named_object(names: &str, values: &[f64]) -> JsValue;
+}
+
 fn set(obj: &Object, key: &str, value: JsValue) -> Result<(), JsError> {
     Reflect::set(obj, &JsValue::from_str(key), &value)
         .map(|_| ())
@@ -248,28 +273,25 @@ impl Model {
         let probe = self.record()?;
         let params = self.llama.params();
         let d = inspect::distribution(&probe.logits, params.temperature, params.topp, k);
-        let candidates = Array::new();
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let head = [
+            probe.pos as f64,
+            probe.token as f64,
+            probe.next.map_or(-1.0, |t| t as f64),
+            flag(probe.forced),
+            flag(probe.replayed),
+            params.temperature as f64,
+            params.topp as f64,
+            d.nucleus as f64,
+            d.nucleus_mass as f64,
+        ];
+        let mut cands = Vec::with_capacity(d.candidates.len() * 4);
+        let mut texts = Vec::with_capacity(d.candidates.len());
         for c in &d.candidates {
-            let o = Object::new();
-            set(&o, "token", c.token.into())?;
-            set(&o, "text", self.piece(c.token).into())?;
-            set(&o, "prob", c.prob.into())?;
-            set(&o, "logit", c.logit.into())?;
-            set(&o, "kept", c.kept.into())?;
-            candidates.push(&o);
+            cands.extend([c.token as f64, c.prob as f64, c.logit as f64, flag(c.kept)]);
+            texts.push(self.piece(c.token));
         }
-        let o = Object::new();
-        set(&o, "pos", JsValue::from_f64(probe.pos as f64))?;
-        set(&o, "token", probe.token.into())?;
-        set(&o, "next", probe.next.map_or(JsValue::UNDEFINED, JsValue::from))?;
-        set(&o, "forced", probe.forced.into())?;
-        set(&o, "replayed", probe.replayed.into())?;
-        set(&o, "temperature", params.temperature.into())?;
-        set(&o, "topp", params.topp.into())?;
-        set(&o, "nucleus", JsValue::from_f64(d.nucleus as f64))?;
-        set(&o, "nucleusMass", d.nucleus_mass.into())?;
-        set(&o, "candidates", candidates.into())?;
-        Ok(o.into())
+        Ok(topk_object(&head, &cands, &texts.join("\u{0}")))
     }
 
     /// (vocab_size,) the recorded position's logits, before sampling (a copy).
@@ -305,12 +327,9 @@ impl Model {
     /// add up to `total`. Replayed positions have no sampling.
     pub fn timings(&self) -> Result<JsValue, JsError> {
         let t = self.record()?.timings;
-        let o = Object::new();
-        for phase in Phase::ALL {
-            set(&o, phase.name(), t.get(phase).into())?;
-        }
-        set(&o, "total", t.total().into())?;
-        Ok(o.into())
+        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).chain(["total"]).collect();
+        let values: Vec<f64> = Phase::ALL.iter().map(|&p| t.get(p)).chain([t.total()]).collect();
+        Ok(named_object(&names.join(","), &values))
     }
 
     /// The walkthrough of the recorded position (needs `walkthrough = true`

@@ -16,6 +16,7 @@ const PHASES = [
 ];
 const SPARK_POINTS = 120;
 const ATT_CACHE = 8; // replayed positions' attention kept for re-selection
+const PAINT_EVERY_MS = 250;
 
 /** A token's text made visible: newlines, tabs and spaces shown as marks. */
 function show(text) {
@@ -76,9 +77,17 @@ export function createInspector() {
     if (self.open) drawSparkline();
   };
 
-  /** At paint time: refresh the views (they follow the newest token unless one is pinned). */
-  self.paint = () => {
-    if (self.open) render();
+  /**
+   * At paint time: refresh the views (they follow the newest token unless
+   * one is pinned), at most every PAINT_EVERY_MS while text streams in:
+   * redrawing the heatmap and charts competes with generation for the CPU.
+   */
+  self.paint = (force = false) => {
+    if (!self.open) return;
+    const now = performance.now();
+    if (!force && now - (self.paintedAt ?? 0) < PAINT_EVERY_MS) return;
+    self.paintedAt = now;
+    render();
   };
 
   function setOpen(open) {

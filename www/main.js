@@ -343,7 +343,7 @@ inspector.onWalkStep = () => {
     showError(e);
   }
   flush(run, true);
-  inspector.paint();
+  inspector.paint(true);
   const n = Math.max(0, run.count - 1);
   $("walk-status").textContent = more
     ? `${n} position${n === 1 ? "" : "s"} run${n <= run.promptLength - 1 ? " (prompt)" : ""}; click again for the next token.`
@@ -422,6 +422,7 @@ function stopGeneration() {
   cancelAnimationFrame(run.frame);
   run.ended ??= performance.now();
   flush(run, true);
+  inspector.paint(true);
   state.run = null;
   $("output").classList.remove("running");
   $("stop-button").disabled = true;
@@ -486,16 +487,28 @@ async function main() {
     window.llama2Debug = {
       wasmMemoryBytes: () => wasm.memory.buffer.byteLength,
       inspecting: () => state.model?.inspect,
-      rawStepsPerSecond: (steps = 256) => {
+      // inspect: record every step as the open inspector does (topk + timings)
+      rawStepsPerSecond: (steps = 256, inspect = false) => {
         stopGeneration();
         inspector.invalidate(); // the page's text no longer matches the KV cache
         const m = state.model;
+        m.inspect = inspect;
         m.start("", 0, 0.9, 1, steps);
         m.step(); // timed from the first token on, as run.c and the page do
         let n = 0;
         const t = performance.now();
-        while (m.step() !== undefined) n++;
-        return (n / (performance.now() - t)) * 1000;
+        if (inspect) {
+          while (m.step() !== undefined) {
+            m.topk(10);
+            m.timings();
+            n++;
+          }
+        } else {
+          while (m.step() !== undefined) n++;
+        }
+        const speed = (n / (performance.now() - t)) * 1000;
+        m.inspect = inspector.open;
+        return speed;
       },
     };
   } catch (e) {

@@ -7,12 +7,13 @@
 //   - headless Chromium through the real Model class, SIMD128 build,
 //   - the same page with the scalar build (no +simd128),
 //   - the native CLI (--release, one thread),
-// plus the demo page's own live tokens/s against raw step() throughput, and
-// the page's peak memory with the 110M shape loaded.
+// plus the demo page's own live tokens/s against raw step() throughput, the
+// same with the inspector open (it must cost nothing closed), and the page's
+// peak memory with the 110M shape loaded.
 // Prints one table, writes tests/bench/out/results.json.
 //
 // Environment: BENCH_RUNS (default 3), BENCH_MODELS (e.g. "260K,15M"),
-// BENCH_PARTS (default "speed,page,memory").
+// BENCH_PARTS (default "speed,page,inspector,memory").
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -27,7 +28,7 @@ const root = path.resolve(here, "../..");
 const outDir = path.join(here, "out");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const STEPS = 256;
-const PARTS = (process.env.BENCH_PARTS ?? "speed,page,memory").split(",");
+const PARTS = (process.env.BENCH_PARTS ?? "speed,page,inspector,memory").split(",");
 const CLI = path.join(root, "target/release/llama2");
 
 const ALL = ["260K", ...Object.keys(SHAPES)];
@@ -91,32 +92,74 @@ async function browserRun(browser, base, pkg, model) {
   }
 }
 
-/** The demo page's own live tokens/s for a model dropped on it (via the file button). */
-async function demoPage(browser, base, model) {
+/** The demo page with a model dropped on it (via the file button). */
+async function openDemo(browser, base, model) {
   const page = await browser.newPage();
-  try {
-    await page.goto(`${base}/www/`);
-    await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent !== "–");
+  await page.goto(`${base}/www/`);
+  await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent !== "–");
+  if (model.key !== "260K") {
     await page.setInputFiles("#file-input", model.file);
     const name = path.basename(model.file);
     await page.waitForFunction((n) => document.querySelector('#card [data-field="name"]').textContent === n, name,
       { timeout: 120_000 });
+  }
+  await page.evaluate(() => window.llama2Debug.rawStepsPerSecond()); // warm-up
+  return page;
+}
+
+/** A raw step() loop in the page (recording as the open inspector does when `inspect`). */
+const rawSpeed = (page, inspect = false) =>
+  page.evaluate(([n, i]) => window.llama2Debug.rawStepsPerSecond(n, i), [STEPS, inspect]);
+
+/** One greedy generation with the page's Generate button; its live tokens/s. */
+async function pageSpeed(page) {
+  await page.fill("#prompt", "");
+  await page.fill("#temperature", "0");
+  await page.fill("#steps", String(STEPS));
+  await page.fill("#seed", "1");
+  await page.click("#generate-button");
+  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 300_000, polling: 500 });
+  return Number(await page.locator("#stat-speed").textContent());
+}
+
+/** The demo page's own live tokens/s against a raw step() loop in the same page. */
+async function demoPage(browser, base, model) {
+  const page = await openDemo(browser, base, model);
+  try {
     // alternate raw step() loops and page generations in the same page, so
     // drift on a noisy machine hits both alike
     const speeds = [];
     const raws = [];
-    await page.evaluate(() => window.llama2Debug.rawStepsPerSecond()); // warm-up
     for (let r = 0; r < RUNS; r++) {
-      raws.push(await page.evaluate((n) => window.llama2Debug.rawStepsPerSecond(n), STEPS));
-      await page.fill("#prompt", "");
-      await page.fill("#temperature", "0");
-      await page.fill("#steps", String(STEPS));
-      await page.fill("#seed", "1");
-      await page.click("#generate-button");
-      await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 300_000, polling: 500 });
-      speeds.push(Number(await page.locator("#stat-speed").textContent()));
+      raws.push(await rawSpeed(page));
+      speeds.push(await pageSpeed(page));
     }
     return { page: stats(speeds), raw: stats(raws) };
+  } finally {
+    await page.close();
+  }
+}
+
+/** Inspector closed vs open, alternating, raw step() loops and the page itself. */
+async function inspectorCost(browser, base, model) {
+  const page = await openDemo(browser, base, model);
+  const toggle = async (open) => {
+    if ((await page.getAttribute("#inspector-toggle", "aria-expanded") === "true") !== open) await page.click("#inspector-toggle");
+  };
+  try {
+    const r = { rawClosed: [], rawOpen: [], pageClosed: [], pageOpen: [] };
+    for (let i = 0; i < RUNS; i++) {
+      r.rawClosed.push(await rawSpeed(page, false));
+      r.rawOpen.push(await rawSpeed(page, true));
+      await toggle(false);
+      r.pageClosed.push(await pageSpeed(page));
+      await toggle(true);
+      r.pageOpen.push(await pageSpeed(page));
+    }
+    await toggle(false);
+    const s = Object.fromEntries(Object.entries(r).map(([k, v]) => [k, stats(v)]));
+    return { model: model.name, ...s, rawRatio: s.rawOpen.median / s.rawClosed.median,
+      pageRatio: s.pageOpen.median / s.pageClosed.median };
   } finally {
     await page.close();
   }
@@ -211,6 +254,14 @@ async function main() {
       overhead = { model: pageModel.name, page, raw, ratio: page.median / raw.median };
       console.log(" done");
     }
+    const inspector = [];
+    if (PARTS.includes("inspector")) {
+      for (const m of models.filter((m) => (m.key === "260K" || m.key === "15M") && !m.quantize)) {
+        process.stdout.write(`inspector closed vs open (${m.name})…`);
+        inspector.push(await inspectorCost(browser, server.url, m));
+        console.log(" done");
+      }
+    }
     let memory = null;
     const memModel = models.find((m) => m.key === "110M" && !m.quantize);
     if (memModel && PARTS.includes("memory")) {
@@ -232,12 +283,21 @@ async function main() {
     }
     if (overhead) console.log(`\ndemo page (${overhead.model}): live ${range(overhead.page, 1)} tok/s vs raw step() loop in the same ` +
       `page ${range(overhead.raw, 1)}: ${fmt(overhead.ratio * 100, 1)}% of raw`);
+    if (inspector.length) {
+      console.log(`\nInspector closed vs open, tokens/s: median (min–max) of ${RUNS} alternating runs`);
+      console.log("| model | raw step(), closed | raw step(), recording | open / closed | page, closed | page, inspector open | open / closed |");
+      console.log("| --- | --- | --- | --- | --- | --- | --- |");
+      for (const r of inspector) {
+        console.log(`| ${r.model} | ${range(r.rawClosed, 1)} | ${range(r.rawOpen, 1)} | ${fmt(r.rawRatio * 100, 1)}% | ` +
+          `${range(r.pageClosed, 1)} | ${range(r.pageOpen, 1)} | ${fmt(r.pageRatio * 100, 1)}% |`);
+      }
+    }
     if (memory) {
       console.log(`page memory (${memory.model}): renderer peak ${mb(memory.loadedPeak)}, ${mb(memory.baselinePeak)} before ` +
         `loading it: +${mb(memory.pageBytes)} for a ${mb(memory.fileBytes)} checkpoint + ${mb(memory.kvBytes)} KV cache ` +
         `(budget 1.15 × file + KV = ${mb(memory.budget)}); wasm memory ${mb(memory.wasmBytes)}`);
     }
-    const result = { machine: info, runs: RUNS, steps: STEPS, rows, pageOverhead: overhead, memory };
+    const result = { machine: info, runs: RUNS, steps: STEPS, rows, pageOverhead: overhead, inspector, memory };
     fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(result, null, 2));
     console.log(`\nwritten: ${path.relative(root, path.join(outDir, "results.json"))}`);
   } finally {
