@@ -47,3 +47,18 @@ export const CHROMIUM_OPTIONS = {
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
     "--no-first-run", "--disable-component-update", "--disable-sync"],
 };
+
+/**
+ * The page tests' setup: serve `www`, launch Chromium, open the page and
+ * collect uncaught page errors. Returns { server, browser, page, pageErrors }.
+ */
+export async function openPage(www, viewport) {
+  const { chromium } = await import("playwright-core");
+  const server = await serve(www);
+  const browser = await chromium.launch(CHROMIUM_OPTIONS);
+  const page = await browser.newPage({ viewport });
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e));
+  await page.goto(server.url + "/");
+  return { server, browser, page, pageErrors };
+}

@@ -6,23 +6,17 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { serve, CHROMIUM_OPTIONS } from "../static-server.mjs";
+import { openPage } from "../static-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const www = path.resolve(here, "../../www");
 const out = path.join(here, "out");
 
-let server, browser, page;
-const pageErrors = [];
+let server, browser, page, pageErrors;
 
 before(async () => {
   fs.mkdirSync(out, { recursive: true });
-  server = await serve(www);
-  browser = await chromium.launch(CHROMIUM_OPTIONS);
-  page = await browser.newPage({ viewport: { width: 1200, height: 1000 } });
-  page.on("pageerror", (e) => pageErrors.push(e));
-  await page.goto(server.url + "/");
+  ({ server, browser, page, pageErrors } = await openPage(www, { width: 1200, height: 1000 }));
   await page.waitForFunction(() => !document.querySelector("#generate-button").disabled, null, { timeout: 30_000 });
   await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
 });

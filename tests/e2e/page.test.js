@@ -9,8 +9,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
-import { serve, CHROMIUM_OPTIONS } from "../static-server.mjs";
+import { openPage } from "../static-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -25,16 +24,11 @@ const golden = fs
 const goldenCase = (model, prompt, temperature) =>
   golden.find((c) => c.kind === "generate" && c.model === model && c.prompt === prompt && c.temperature === temperature);
 
-let server, browser, page;
-const pageErrors = [];
+let server, browser, page, pageErrors;
 
 before(async () => {
   fs.mkdirSync(out, { recursive: true });
-  server = await serve(www);
-  browser = await chromium.launch(CHROMIUM_OPTIONS);
-  page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
-  page.on("pageerror", (e) => pageErrors.push(e));
-  await page.goto(server.url + "/");
+  ({ server, browser, page, pageErrors } = await openPage(www, { width: 1200, height: 900 }));
 });
 
 after(async () => {
