@@ -132,6 +132,9 @@ impl Llama {
         self.mode = Mode::Idle;
         self.tokens.clear();
         self.cached = 0;
+        if let Some(probe) = self.transformer.probe.as_deref_mut() {
+            probe.history.clear();
+        }
         Ok(())
     }
 
@@ -210,6 +213,9 @@ impl Llama {
     }
 
     fn reset(&mut self, params: SamplerParams) {
+        if let Some(probe) = self.transformer.probe.as_deref_mut() {
+            probe.history.clear(); // a new sequence: the old positions' timings are gone
+        }
         self.params = params;
         self.sampler.reset(params);
         self.tokens.clear();
@@ -234,7 +240,7 @@ impl Llama {
             Mode::Idle => 0,
         };
         if let Some(probe) = self.transformer.probe.as_deref_mut() {
-            probe.finish();
+            probe.finish(false);
         }
         step
     }
@@ -283,7 +289,7 @@ impl Llama {
         probe.begin();
         self.transformer.forward(token, pos)?;
         let probe = self.transformer.probe.as_deref_mut().expect("checked above");
-        probe.finish();
+        probe.finish(true);
         probe.next = next;
         probe.forced = forced;
         probe.replayed = true;

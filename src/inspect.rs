@@ -194,6 +194,10 @@ pub struct Probe {
     pub attention: Vec<f32>,
     pub timings: Timings,
     pub snapshots: Vec<Snapshot>,
+    /// (positions,) the timings of every position run live since the
+    /// generation started (`None`: run before the inspector opened); at
+    /// most seq_len entries.
+    pub history: Vec<Option<Timings>>,
 }
 
 impl Probe {
@@ -215,6 +219,7 @@ impl Probe {
             attention: Vec::new(),
             timings: Timings::default(),
             snapshots: Vec::new(),
+            history: Vec::new(),
         }
     }
 
@@ -233,12 +238,24 @@ impl Probe {
         self.last = now;
     }
 
-    /// The step is over: if it ran a position, its timings become the record's.
-    pub fn finish(&mut self) {
+    /// The step is over: if it ran a position, its timings become the
+    /// record's, and (unless it was a replay) that position's in `history`.
+    pub fn finish(&mut self, replay: bool) {
         self.lap(Phase::Other);
         if self.forwarded {
             self.timings = self.current;
+            if !replay {
+                if self.history.len() <= self.pos {
+                    self.history.resize(self.pos + 1, None);
+                }
+                self.history[self.pos] = Some(self.current);
+            }
         }
+    }
+
+    /// The live timings of `pos`, if it ran with the probe attached.
+    pub fn timings_at(&self, pos: usize) -> Option<Timings> {
+        self.history.get(pos).copied().flatten()
     }
 
     /// A forward pass starts at `pos`: make room for its attention weights.
@@ -441,7 +458,7 @@ mod tests {
         p.lap(Phase::Attention);
         p.attention_row(1, 2, &[0.5, 0.25, 0.25]);
         p.end_forward(&[0.0, 1.0]);
-        p.finish();
+        p.finish(false);
         assert_eq!(p.timings.get(Phase::Projections), 1.0);
         assert_eq!(p.timings.get(Phase::Attention), 2.0);
         assert_eq!(p.timings.get(Phase::Other), 1.0);
@@ -449,9 +466,17 @@ mod tests {
         assert_eq!(p.attention(1, 2), Some(&[0.5, 0.25, 0.25][..]));
         assert_eq!(p.attention(1, 3), None);
         assert_eq!(p.attention(2, 0), None);
+        assert_eq!(p.timings_at(2), Some(p.timings));
+        assert_eq!(p.timings_at(1), None);
         // a step that ran no position keeps the last record's timings
         p.begin();
-        p.finish();
+        p.finish(false);
         assert_eq!(p.timings.total(), 4.0);
+        // a replay's timings are the record's but not the position's
+        p.begin();
+        p.begin_forward(5, 2, 2, 3).unwrap();
+        p.finish(true);
+        assert_eq!(p.timings.total(), 1.0);
+        assert_eq!(p.timings_at(2).unwrap().total(), 4.0);
     }
 }

@@ -321,15 +321,36 @@ impl Model {
         Ok(Float32Array::from(&self.record()?.attention[..]))
     }
 
-    /// Milliseconds the recorded step spent in each part: `{ projections
-    /// (rmsnorm + q, k, v, o matmuls), attention (RoPE, scores, softmax,
-    /// weighted sum), ffn, classifier, sampling, other, total }`; the parts
-    /// add up to `total`. Replayed positions have no sampling.
-    pub fn timings(&self) -> Result<JsValue, JsError> {
-        let t = self.record()?.timings;
+    /// Milliseconds a step spent in each part: `{ projections (rmsnorm +
+    /// q, k, v, o matmuls), attention (RoPE, scores, softmax, weighted sum),
+    /// ffn, classifier, sampling, other, total }`; the parts add up to
+    /// `total`. Without `pos`: the recorded step (a replay has no sampling).
+    /// With `pos`: that position as it ran live with the inspector open, or
+    /// `undefined` when it ran while the inspector was closed.
+    pub fn timings(&self, pos: Option<f64>) -> Result<JsValue, JsError> {
+        let t = match pos {
+            None => self.record()?.timings,
+            Some(pos) => match self.llama.transformer.probe.as_deref() {
+                None => return Err(Error::State("the inspector is closed: set model.inspect = true, then step()").into()),
+                Some(probe) if pos >= 0.0 && pos.fract() == 0.0 => match probe.timings_at(pos as usize) {
+                    Some(t) => t,
+                    None => return Ok(JsValue::UNDEFINED),
+                },
+                Some(_) => return Err(Error::Argument(format!("position {pos} is not a whole number ≥ 0")).into()),
+            },
+        };
         let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).chain(["total"]).collect();
         let values: Vec<f64> = Phase::ALL.iter().map(|&p| t.get(p)).chain([t.total()]).collect();
         Ok(named_object(&names.join(","), &values))
+    }
+
+    /// (positions, 6) the live timings of every position of the current
+    /// text, in `timings()`'s order without `total`; NaN for positions run
+    /// while the inspector was closed. Empty when it is closed.
+    #[wasm_bindgen(js_name = timingsAll)]
+    pub fn timings_all(&self) -> Vec<f64> {
+        let Some(probe) = self.llama.transformer.probe.as_deref() else { return Vec::new() };
+        probe.history.iter().flat_map(|t| t.map_or([f64::NAN; 6], |t| t.ms)).collect()
     }
 
     /// The walkthrough of the recorded position (needs `walkthrough = true`

@@ -118,6 +118,7 @@ fn timings_partition_the_step() {
     llama.set_inspect(Some(native_clock), false);
     llama.start("Once upon a time", params(1.0, 0.9, 7), 100).unwrap();
     let (mut engine, mut outside) = (0.0, 0.0);
+    let mut each = Vec::new();
     loop {
         let t = Instant::now();
         let more = llama.step().unwrap().is_some();
@@ -126,6 +127,7 @@ fn timings_partition_the_step() {
             break;
         }
         let timings = llama.probe().unwrap().timings;
+        each.push(timings);
         assert!(timings.ms.iter().all(|&ms| ms >= 0.0));
         assert!(timings.total() <= ms + 1e-3, "the parts ({}) exceed the step ({ms})", timings.total());
         assert!(timings.get(Phase::Projections) > 0.0 && timings.get(Phase::Ffn) > 0.0);
@@ -134,6 +136,18 @@ fn timings_partition_the_step() {
     }
     // the step's own clock covers nearly all of what a caller measures
     assert!(engine > 0.9 * outside, "engine {engine} ms of {outside} ms");
+
+    // every position keeps its live timings; a replay does not overwrite them
+    let probe = llama.probe().unwrap();
+    assert_eq!(probe.history.len(), each.len());
+    assert!(each.iter().enumerate().all(|(pos, t)| probe.timings_at(pos) == Some(*t)));
+    llama.inspect_at(10).unwrap();
+    assert_eq!(llama.probe().unwrap().timings_at(10), Some(each[10]));
+    assert_eq!(llama.probe().unwrap().timings.get(Phase::Sampling), 0.0, "a replay samples nothing");
+    // a new generation starts a new history
+    llama.start("", params(0.0, 0.9, 1), 3).unwrap();
+    llama.step().unwrap();
+    assert_eq!(llama.probe().unwrap().history.len(), 1);
 }
 
 #[test]

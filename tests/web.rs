@@ -344,6 +344,7 @@ fn inspector_timings_add_up_to_the_step() {
     model.start("Once upon a time", 1.0, 0.9, 5.0, 0.0).unwrap();
     let perf: web_sys_like::Performance = get(&js_sys::global().into(), "performance").unchecked_into();
     let (mut engine, mut outside) = (0.0, 0.0);
+    let mut totals = Vec::new();
     loop {
         let t0 = perf.now();
         let more = model.step().unwrap().is_some();
@@ -351,7 +352,8 @@ fn inspector_timings_add_up_to_the_step() {
         if !more {
             break;
         }
-        let t = model.timings().unwrap();
+        let t = model.timings(None).unwrap();
+        totals.push(num(&t, "total"));
         let parts: f64 = ["projections", "attention", "ffn", "classifier", "sampling", "other"]
             .iter()
             .map(|k| {
@@ -368,6 +370,17 @@ fn inspector_timings_add_up_to_the_step() {
     // compare sums over the whole generation (512 steps)
     assert!(outside > 0.0);
     assert!((engine - outside).abs() <= 0.15 * outside + 1.0, "engine {engine} ms, measured {outside} ms");
+
+    // each position keeps its live timings: timings(pos) and timingsAll()
+    let all = model.timings_all();
+    assert_eq!(all.len(), totals.len() * 6);
+    for (pos, total) in totals.iter().enumerate() {
+        assert_eq!(num(&model.timings(Some(pos as f64)).unwrap(), "total"), *total);
+        let row: f64 = all[pos * 6..][..6].iter().sum();
+        assert!((row - total).abs() < 1e-9);
+    }
+    assert!(model.timings(Some(1e6)).unwrap().is_undefined());
+    assert!(message(model.timings(Some(-1.0)).unwrap_err()).contains("whole number"));
 }
 
 #[wasm_bindgen_test]

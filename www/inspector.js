@@ -17,6 +17,7 @@ const PHASES = [
 const SPARK_POINTS = 120;
 const ATT_CACHE = 8; // replayed positions' attention kept for re-selection
 const PAINT_EVERY_MS = 250;
+const HEATMAP_EVERY_MS = 1000;
 
 /** A token's text made visible: newlines, tabs and spaces shown as marks. */
 function show(text) {
@@ -65,12 +66,6 @@ export function createInspector() {
     if (self.view) self.view.model = null;
   };
 
-  /** After each step, when open: keep the token's top-10 and timings. */
-  self.record = (pos) => {
-    const view = self.view;
-    view.records.set(pos, { top: view.model.topk(TOP_K), timings: view.model.timings() });
-  };
-
   self.speed = (tokPerSec) => {
     self.speeds.push(tokPerSec);
     if (self.speeds.length > SPARK_POINTS) self.speeds.shift();
@@ -87,7 +82,10 @@ export function createInspector() {
     const now = performance.now();
     if (!force && now - (self.paintedAt ?? 0) < PAINT_EVERY_MS) return;
     self.paintedAt = now;
-    render();
+    // the heatmap follows the newest token once a second while text streams in
+    const heavy = force || now - (self.heatmapAt ?? 0) >= HEATMAP_EVERY_MS;
+    if (heavy) self.heatmapAt = now;
+    render(heavy);
   };
 
   function setOpen(open) {
@@ -164,16 +162,30 @@ export function createInspector() {
     return view.tokens;
   }
 
-  /** The record of `pos`: kept from generation, or replayed from the KV cache. */
+  /**
+   * What the page shows for `pos`: its top-10 (the engine's record when it
+   * is of `pos`, the newest token while generating; else that position
+   * recomputed from the KV cache; then kept) and its timings (as it ran
+   * live, which the engine keeps per position while the inspector is open;
+   * else those of the recomputation). Nothing is read per step: generating
+   * with the inspector open costs only the engine's own recording.
+   */
   function recordOf(pos) {
     const view = self.view;
-    if (view.records.has(pos)) return view.records.get(pos);
-    if (!replayable()) return null;
-    view.model.inspectAt(pos);
-    const rec = { top: view.model.topk(TOP_K), timings: view.model.timings(), replayed: true };
-    view.attCache.set(pos, view.model.attentionAll());
-    trimCache(view.attCache);
-    return rec;
+    let rec = view.records.get(pos);
+    if (!rec) {
+      if (!replayable()) return null;
+      const m = view.model;
+      if (m.inspectedPosition !== pos) {
+        m.inspectAt(pos);
+        view.attCache.set(pos, m.attentionAll());
+        trimCache(view.attCache);
+      }
+      rec = { top: m.topk(TOP_K), replayTimings: m.timings() };
+      view.records.set(pos, rec);
+    }
+    const live = replayable() ? view.model.timings(pos) : undefined;
+    return { top: rec.top, timings: live ?? rec.replayTimings, replayed: !live };
   }
 
   /** (n_layers, n_heads, pos + 1) attention of `pos`. */
@@ -196,7 +208,7 @@ export function createInspector() {
 
   // ------------------------------------------------------------ rendering
 
-  function render() {
+  function render(heatmap = true) {
     const pos = visible();
     if (!self.view || pos === null) {
       $("insp-selected").textContent = "Generate some text, then pick a token.";
@@ -217,7 +229,7 @@ export function createInspector() {
     renderSelected(pos, rec);
     renderCandidates(rec);
     renderTime(rec);
-    renderAttention(pos);
+    if (heatmap) renderAttention(pos);
     if (self.view.manual) renderWalk(pos);
   }
 
@@ -235,7 +247,8 @@ export function createInspector() {
     const pin = self.selected === pos ? " · pinned (Esc to follow the newest)" :
       self.hover === pos ? "" : " · following the newest token";
     $("insp-selected").textContent =
-      `position ${pos} · input "${input}" → "${nextText}" · ${how}${rec.replayed ? " · recomputed" : ""}${pin}`;
+      `position ${pos} · input "${input}" → "${nextText}" · ${how}` +
+      `${rec.replayed ? " · recomputed (it ran with the inspector closed)" : ""}${pin}`;
   }
 
   function renderCandidates(rec) {
@@ -282,13 +295,16 @@ export function createInspector() {
   }
 
   function renderTime(rec) {
+    // the mean over every position that ran with the inspector open
     const avg = Object.fromEntries(PHASES.map(([k]) => [k, 0]));
     avg.total = 0;
     let n = 0;
-    for (const r of self.view.records.values()) {
-      if (r.replayed) continue;
-      for (const [k] of PHASES) avg[k] += r.timings[k];
-      avg.total += r.timings.total;
+    const all = replayable() ? self.view.model.timingsAll() : new Float64Array(0);
+    for (let row = 0; row * PHASES.length < all.length; row++) {
+      const parts = all.subarray(row * PHASES.length, (row + 1) * PHASES.length);
+      if (Number.isNaN(parts[0])) continue;
+      PHASES.forEach(([k], i) => (avg[k] += parts[i]));
+      avg.total += parts.reduce((a, b) => a + b, 0);
       n++;
     }
     if (n) for (const k in avg) avg[k] /= n;
@@ -349,15 +365,17 @@ export function createInspector() {
     return out;
   }
 
-  /** The input token at position t, for labels (BOS shows as <s>). */
+  /** The input token at position t, for labels (BOS shows as <s>); cached per text. */
   function inputLabel(toks, t) {
     if (!toks) return `#${t}`;
-    return toks[t] === 1 ? "<s>" : self.model.piece(toks[t]);
+    const labels = (self.view.labels ??= []);
+    return (labels[t] ??= toks[t] === 1 ? "<s>" : self.model.piece(toks[t]));
   }
 
   let heat = null; // what the canvas shows, for hover lookups
 
   function renderAttention(pos) {
+    if (heat?.pos !== pos) $("att-hover").textContent = "";
     let att = null;
     try {
       att = attentionOf(pos);

@@ -299,7 +299,6 @@ function stepOnce(run) {
   if (count !== run.count) {
     run.count = count;
     run.pending.push({ pos: count - 2, text: piece });
-    if (inspector.open) inspector.record(count - 2);
     if (!run.decodeStart && count > run.promptLength) {
       run.decodeStart = performance.now();
       run.decodeFrom = count;
@@ -487,7 +486,7 @@ async function main() {
     window.llama2Debug = {
       wasmMemoryBytes: () => wasm.memory.buffer.byteLength,
       inspecting: () => state.model?.inspect,
-      // inspect: record every step as the open inspector does (topk + timings)
+      // inspect: with the engine recording every step, as when the inspector is open
       rawStepsPerSecond: (steps = 256, inspect = false) => {
         stopGeneration();
         inspector.invalidate(); // the page's text no longer matches the KV cache
@@ -497,15 +496,7 @@ async function main() {
         m.step(); // timed from the first token on, as run.c and the page do
         let n = 0;
         const t = performance.now();
-        if (inspect) {
-          while (m.step() !== undefined) {
-            m.topk(10);
-            m.timings();
-            n++;
-          }
-        } else {
-          while (m.step() !== undefined) n++;
-        }
+        while (m.step() !== undefined) n++;
         const speed = (n / (performance.now() - t)) * 1000;
         m.inspect = inspector.open;
         return speed;
