@@ -356,12 +356,15 @@ pub struct Distribution {
     pub nucleus: usize,
     /// Their total probability.
     pub nucleus_mass: f32,
+    /// The token that came next (when asked about): its probability and
+    /// 1-based rank, also when it is not among the candidates.
+    pub next: Option<(f32, usize)>,
 }
 
 /// The top `k` of `logits` after temperature, and what top-p keeps: the
 /// same arithmetic as [`crate::Sampler::sample`], so the probabilities are
 /// the ones the sampler drew from.
-pub fn distribution(logits: &[f32], temperature: f32, topp: f32, k: usize) -> Distribution {
+pub fn distribution(logits: &[f32], temperature: f32, topp: f32, k: usize, next: Option<u32>) -> Distribution {
     let n = logits.len();
     let mut probs = logits.to_vec();
     if temperature != 0.0 {
@@ -406,7 +409,13 @@ pub fn distribution(logits: &[f32], temperature: f32, topp: f32, k: usize) -> Di
         })
         .collect();
     let nucleus = nucleus_ids.map_or(n, |ids| ids.len());
-    Distribution { candidates, nucleus, nucleus_mass }
+    // the next token's rank in the same order: more likely ones, then equal ones with a lower id
+    let next = next.filter(|&t| (t as usize) < n).map(|t| {
+        let p = probs[t as usize];
+        let above = probs.iter().enumerate().filter(|&(i, &q)| q > p || (q == p && i < t as usize)).count();
+        (p, above + 1)
+    });
+    Distribution { candidates, nucleus, nucleus_mass, next }
 }
 
 #[cfg(test)]
@@ -417,7 +426,8 @@ mod tests {
     fn distribution_is_the_samplers() {
         let logits = [1.0f32, 3.0, 2.0, 3.0, -1.0];
         // greedy: softmax at temperature 1, only the first argmax is kept
-        let d = distribution(&logits, 0.0, 0.9, 3);
+        let d = distribution(&logits, 0.0, 0.9, 3, Some(3));
+        assert_eq!(d.next.map(|(_, rank)| rank), Some(2)); // after its tie, token 1
         let ids: Vec<u32> = d.candidates.iter().map(|c| c.token).collect();
         assert_eq!(ids, vec![1, 3, 2]); // tie 1 / 3: lower id first
         assert_eq!(d.candidates.iter().map(|c| c.kept).collect::<Vec<_>>(), vec![true, false, false]);
@@ -427,7 +437,8 @@ mod tests {
         assert_eq!(d.candidates[2].logit, 2.0);
 
         // temperature 2, top-p 0.5: probs ∝ exp(l / 2); nucleus = the two 3.0s
-        let d = distribution(&logits, 2.0, 0.5, 5);
+        let d = distribution(&logits, 2.0, 0.5, 5, Some(4));
+        assert_eq!(d.next, Some((d.candidates[4].prob, 5)));
         let z: f32 = logits.iter().map(|l| ((l - 3.0) / 2.0).exp()).sum();
         assert!((d.candidates[0].prob - 1.0 / z).abs() < 1e-6);
         assert_eq!(d.nucleus, 2);
@@ -437,7 +448,8 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-5);
 
         // no top-p: everything could be drawn
-        let d = distribution(&logits, 1.0, 1.0, 2);
+        let d = distribution(&logits, 1.0, 1.0, 2, None);
+        assert_eq!(d.next, None);
         assert_eq!(d.nucleus, 5);
         assert!(d.candidates.iter().all(|c| c.kept));
         assert_eq!(d.candidates.len(), 2);

@@ -68,7 +68,8 @@ export function topk_object(head, cands, texts) {
     candidates.push({ token: cands[o], text: text[i], prob: cands[o + 1], logit: cands[o + 2], kept: cands[o + 3] === 1 });
   }
   return { pos: head[0], token: head[1], next: head[2] < 0 ? undefined : head[2], forced: head[3] === 1,
-    replayed: head[4] === 1, temperature: head[5], topp: head[6], nucleus: head[7], nucleusMass: head[8], candidates };
+    replayed: head[4] === 1, temperature: head[5], topp: head[6], nucleus: head[7], nucleusMass: head[8],
+    nextProb: head[10] < 0 ? undefined : head[9], nextRank: head[10] < 0 ? undefined : head[10], candidates };
 }
 export function named_object(names, values) {
   const o = {};
@@ -264,15 +265,16 @@ impl Model {
     }
 
     /// The next-token distribution of the recorded position: `{ pos, token,
-    /// next, forced, replayed, temperature, topp, nucleus, nucleusMass,
-    /// candidates: [{ token, text, prob, logit, kept }] }`, the `k` most
-    /// likely first. `prob` is after temperature (softmax of the logits at
+    /// next, nextProb, nextRank, forced, replayed, temperature, topp,
+    /// nucleus, nucleusMass, candidates: [{ token, text, prob, logit, kept }] }`,
+    /// the `k` most likely first; `nextRank` (1 = most likely) and
+    /// `nextProb` place the token that came even outside the `k`. `prob` is after temperature (softmax of the logits at
     /// temperature 0, where the sampler takes the top one); `kept`: inside
     /// the top-p nucleus the sampler drew from; `next`: the token that came.
     pub fn topk(&self, k: usize) -> Result<JsValue, JsError> {
         let probe = self.record()?;
         let params = self.llama.params();
-        let d = inspect::distribution(&probe.logits, params.temperature, params.topp, k);
+        let d = inspect::distribution(&probe.logits, params.temperature, params.topp, k, probe.next);
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         let head = [
             probe.pos as f64,
@@ -284,6 +286,8 @@ impl Model {
             params.topp as f64,
             d.nucleus as f64,
             d.nucleus_mass as f64,
+            d.next.map_or(f64::NAN, |(p, _)| p as f64),
+            d.next.map_or(-1.0, |(_, rank)| rank as f64),
         ];
         let mut cands = Vec::with_capacity(d.candidates.len() * 4);
         let mut texts = Vec::with_capacity(d.candidates.len());

@@ -78,6 +78,13 @@ fn topk_is_the_samplers_distribution() {
                 if let Some(c) = d.candidates.iter().find(|c| c.token == next) {
                     assert!(c.kept, "sampled token {next} outside the nucleus");
                 }
+                // its rank and probability, listed or not
+                let (prob, rank) = d.next.unwrap();
+                assert!((prob as f64 - expected[next as usize]).abs() < 1e-5);
+                assert!(rank <= d.nucleus, "rank {rank} beyond the nucleus {}", d.nucleus);
+                if rank <= 10 {
+                    assert_eq!(d.candidates[rank - 1].token, next);
+                }
                 checked += 1;
             }
         }
@@ -87,7 +94,8 @@ fn topk_is_the_samplers_distribution() {
 
 fn llama_wasm_distribution(llama: &Llama, k: usize) -> llama2_wasm::inspect::Distribution {
     let p = llama.params();
-    llama2_wasm::inspect::distribution(&llama.probe().unwrap().logits, p.temperature, p.topp, k)
+    let probe = llama.probe().unwrap();
+    llama2_wasm::inspect::distribution(&probe.logits, p.temperature, p.topp, k, probe.next)
 }
 
 #[test]

@@ -237,8 +237,7 @@ export function createInspector() {
     const t = rec.top;
     const model = self.view.model;
     const input = model && self.view.model === self.model ? show(model.piece(t.token)) : `#${t.token}`;
-    const next = t.candidates.find((c) => c.token === t.next);
-    const nextText = next ? show(next.text) : t.next === undefined ? "?" : `#${t.next}`;
+    const nextText = t.next === undefined ? "?" : input === `#${t.token}` ? `#${t.next}` : show(model.piece(t.next));
     const how = t.forced ? "prompt token (not sampled)" :
       t.temperature === 0 ? "greedy (argmax)" :
       `sampled at temperature ${+t.temperature.toFixed(3)}` +
@@ -255,13 +254,19 @@ export function createInspector() {
     const t = rec.top;
     const list = $("cand-list");
     const max = t.candidates[0]?.prob || 1;
-    const items = t.candidates.map((c) => {
+    const rows = t.candidates.map((c) => ({ ...c, rank: 0 }));
+    if (t.nextRank > rows.length && self.view.model === self.model) {
+      // the token that came, from further down the list
+      rows.push({ token: t.next, text: self.model.piece(t.next), prob: t.nextProb, logit: NaN, kept: true,
+        rank: t.nextRank });
+    }
+    const items = rows.map((c) => {
       const li = document.createElement("li");
-      li.className = (c.kept ? "kept" : "") + (c.token === t.next ? " chosen" : "");
+      li.className = (c.kept ? "kept" : "") + (c.token === t.next ? " chosen" : "") + (c.rank ? " further" : "");
       const name = document.createElement("span");
       name.className = "tt";
-      name.textContent = show(c.text);
-      name.title = `token ${c.token}, logit ${c.logit.toFixed(3)}`;
+      name.textContent = (c.rank ? `#${c.rank.toLocaleString("en-US")} ` : "") + show(c.text);
+      name.title = `token ${c.token}` + (Number.isNaN(c.logit) ? "" : `, logit ${c.logit.toFixed(3)}`);
       const bar = document.createElement("span");
       bar.className = "bar";
       const fill = document.createElement("i");
@@ -276,11 +281,11 @@ export function createInspector() {
       return li;
     });
     list.replaceChildren(...items);
-    const listed = t.candidates.some((c) => c.token === t.next);
     const mass = t.candidates.reduce((s, c) => s + c.prob, 0);
-    $("cand-note").textContent = `top 10 hold ${(100 * mass).toFixed(1)}% of the probability. ` +
-      "Dark bars: tokens the sampler could pick (top-p nucleus); → the token that came." +
-      (!listed && t.next !== undefined ? ` The token that came (#${t.next}) is outside the top 10.` : "");
+    const pct = 100 * mass >= 1 ? (100 * mass).toFixed(1) : (100 * mass).toPrecision(2);
+    $("cand-note").textContent = `The top 10 hold ${pct}% of the probability. ` +
+      "Dark bars: tokens the sampler could pick (top-p nucleus); → the token that came" +
+      (t.nextRank > t.candidates.length ? `, ranked #${t.nextRank.toLocaleString("en-US")} (last row).` : ".");
   }
 
   function stackInto(el, timings, scale) {
@@ -336,7 +341,7 @@ export function createInspector() {
     ctx.lineWidth = 1.5;
     ctx.beginPath();
     data.forEach((v, i) => {
-      const x = data.length === 1 ? w : (i / (SPARK_POINTS - 1)) * w;
+      const x = data.length === 1 ? w : (i / (data.length - 1)) * w;
       const y = h - 2 - (v / max) * (h - 4);
       i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
     });
