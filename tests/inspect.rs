@@ -42,6 +42,31 @@ fn recording_changes_no_token() {
 }
 
 #[test]
+fn recording_changes_no_token_of_q80_models_either() {
+    for quantize_on_load in [false, true] {
+        let run = |inspect: bool| {
+            let mut llama = if quantize_on_load {
+                let c = llama2_wasm::Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize();
+                Llama::new(c, llama2_wasm::Tokenizer::from_bytes(&data("tok512.bin")).unwrap()).unwrap()
+            } else {
+                Llama::from_bytes(&data("stories260K_q80.bin"), &data("tok512.bin")).unwrap()
+            };
+            if inspect {
+                llama.set_inspect(Some(native_clock), true);
+            }
+            llama.start("Once upon a time", params(1.0, 0.9, 42), 0).unwrap();
+            while llama.step().unwrap().is_some() {
+                if let Some(p) = llama.probe() {
+                    assert_eq!(p.snapshots.len(), 1 + 5 * 10 + 2);
+                }
+            }
+            llama.tokens().to_vec()
+        };
+        assert_eq!(run(true), run(false));
+    }
+}
+
+#[test]
 fn topk_is_the_samplers_distribution() {
     for (temperature, topp) in [(0.0, 0.9), (1.0, 0.9), (0.8, 0.5), (1.0, 1.0)] {
         let mut llama = stories260k();

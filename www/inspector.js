@@ -392,6 +392,7 @@ export function createInspector() {
     if (!att) {
       ctx.clearRect(0, 0, canvas.width, canvas.height);
       $("att-text").replaceChildren();
+      $("att-top").textContent = "";
       heat = null;
       return;
     }
@@ -442,6 +443,11 @@ export function createInspector() {
       spans.push(s);
     }
     $("att-text").replaceChildren(...spans);
+    // the five positions the rows shown attend to most, in words
+    const top = [...mean.keys()].sort((a, b) => mean[b] - mean[a]).slice(0, 5);
+    const what = shown.length === 1 ? `layer ${shown[0][0]}, head ${shown[0][1]}` : `the mean of ${shown.length} heads`;
+    $("att-top").textContent = `Most attended (${what}): ` +
+      top.map((t) => `"${show(inputLabel(toks, t))}" at ${t} (${mean[t].toFixed(3)})`).join(", ");
   }
 
   function heatAt(e) {

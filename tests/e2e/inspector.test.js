@@ -124,6 +124,7 @@ test("attention heatmap: every layer and head over the previous positions", asyn
   // pick one head: one row; its weights shade the text and sum to 1
   await page.selectOption("#att-layer", "2");
   await page.selectOption("#att-head", "3");
+  assert.match(await page.textContent("#att-top"), /^Most attended \(layer 2, head 3\): (".*" at \d+ \(\d\.\d{3}\)(, )?){5}$/);
   const one = await page.$eval("#att-grid", (c) => c.height);
   assert.ok(one >= 2 && one <= 10);
   const sum = await page.$$eval("#att-text span", (s) => s.reduce((a, x) => a + Number(x.title.split(": ")[1]), 0));
