@@ -186,6 +186,31 @@ test("walkthrough: one token per click, run.c's forward pass in order", async ()
   await page.click("#stop-button");
 });
 
+test("a new model while a token is pinned: the old text stays readable, nothing breaks", async () => {
+  await setOpen(true);
+  await generate({ temperature: 0, steps: 30 });
+  await page.click('#output .tok[data-pos="12"]');
+  const before = await chart();
+  // drop the same weights in the v1 format: a new Model object replaces the old one
+  await page.evaluate(async () => {
+    const bytes = new Uint8Array(await (await fetch("models/stories260K_v1.bin")).arrayBuffer());
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], "stories260K_v1.bin"));
+    document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "stories260K_v1.bin");
+  // the pinned token's chart was kept; a token never shown cannot be recomputed any more, and says so
+  await page.click('#output .tok[data-pos="12"]');
+  await page.click('#output .tok[data-pos="12"]');
+  assert.deepEqual(await chart(), before);
+  await page.click('#output .tok[data-pos="20"]');
+  assert.match(await page.textContent("#insp-selected"), /no longer loaded/);
+  // and the new model generates with the inspector open
+  await generate({ temperature: 0, steps: 30 });
+  await page.click('#output .tok[data-pos="12"]');
+  assert.deepEqual(await chart(), before, "same weights, same distribution");
+});
+
 test("no uncaught errors", () => {
   assert.deepEqual(pageErrors.map(String), []);
 });
