@@ -83,6 +83,9 @@ pub struct Llama {
     tokens: Vec<u32>,
     /// Positions of the current sequence held in the KV cache (0..cached).
     cached: usize,
+    /// (cached,) what followed each position: the token and whether it was
+    /// forced (a prompt token) rather than sampled. For the inspector's replays.
+    outcomes: Vec<(u32, bool)>,
 }
 
 impl Llama {
@@ -102,6 +105,7 @@ impl Llama {
             mode: Mode::Idle,
             tokens: Vec::new(),
             cached: 0,
+            outcomes: Vec::new(),
         })
     }
 
@@ -130,11 +134,7 @@ impl Llama {
         }
         self.tokenizer = tokenizer;
         self.mode = Mode::Idle;
-        self.tokens.clear();
-        self.cached = 0;
-        if let Some(probe) = self.transformer.probe.as_deref_mut() {
-            probe.history.clear();
-        }
+        self.forget();
         Ok(())
     }
 
@@ -213,14 +213,22 @@ impl Llama {
     }
 
     fn reset(&mut self, params: SamplerParams) {
-        if let Some(probe) = self.transformer.probe.as_deref_mut() {
-            probe.history.clear(); // a new sequence: the old positions' timings are gone
-        }
         self.params = params;
         self.sampler.reset(params);
+        self.forget();
+    }
+
+    /// A new sequence: forget the old one's tokens, and what the inspector
+    /// recorded of it.
+    fn forget(&mut self) {
         self.tokens.clear();
+        self.outcomes.clear();
         self.cached = 0;
         self.mode = Mode::Idle;
+        if let Some(probe) = self.transformer.probe.as_deref_mut() {
+            probe.history.clear();
+            probe.recorded = false;
+        }
     }
 
     /// One iteration of the running loop. `Ok(None)` when the generation is
@@ -231,8 +239,14 @@ impl Llama {
         }
         let step = match &mut self.mode {
             Mode::Idle => Err(Error::State("nothing to generate: call start() first")),
-            Mode::Generate(g) => generate_step(g, &mut self.transformer, &self.tokenizer, &mut self.sampler, &mut self.tokens),
-            Mode::Chat(c) => chat_step(c, &mut self.transformer, &self.tokenizer, &mut self.sampler, &mut self.tokens),
+            Mode::Generate(g) => {
+                let seq = Sequence { tokens: &mut self.tokens, outcomes: &mut self.outcomes };
+                generate_step(g, &mut self.transformer, &self.tokenizer, &mut self.sampler, seq)
+            }
+            Mode::Chat(c) => {
+                let seq = Sequence { tokens: &mut self.tokens, outcomes: &mut self.outcomes };
+                chat_step(c, &mut self.transformer, &self.tokenizer, &mut self.sampler, seq)
+            }
         };
         self.cached = match &self.mode {
             Mode::Generate(g) => g.pos,
@@ -283,14 +297,13 @@ impl Llama {
             )));
         }
         let token = self.tokens[pos];
-        let next = self.tokens.get(pos + 1).copied();
-        let forced = pos + 1 < self.prompt_len();
+        let &(next, forced) = self.outcomes.get(pos).ok_or(Error::State("this position did not complete"))?;
         let probe = self.transformer.probe.as_deref_mut().expect("checked above");
         probe.begin();
         self.transformer.forward(token, pos)?;
         let probe = self.transformer.probe.as_deref_mut().expect("checked above");
         probe.finish(true);
-        probe.next = next;
+        probe.next = Some(next);
         probe.forced = forced;
         probe.replayed = true;
         Ok(())
@@ -307,13 +320,19 @@ impl Llama {
     }
 }
 
+/// The sequence so far: the token fed at each position, and what followed it.
+struct Sequence<'a> {
+    tokens: &'a mut Vec<u32>,
+    outcomes: &'a mut Vec<(u32, bool)>,
+}
+
 /// One iteration of run.c's `generate` loop.
 fn generate_step(
     g: &mut Generation,
     transformer: &mut Transformer,
     tokenizer: &Tokenizer,
     sampler: &mut Sampler,
-    tokens: &mut Vec<u32>,
+    seq: Sequence,
 ) -> Result<Option<Step>> {
     if g.done {
         return Ok(None);
@@ -333,9 +352,9 @@ fn generate_step(
         // otherwise sample the next token from the logits
         sampler.sample(logits)
     };
-    record_next(transformer, next, forced);
+    record_next(transformer, seq.outcomes, next, forced);
     g.pos += 1;
-    tokens.push(next);
+    seq.tokens.push(next);
     // data-dependent terminating condition: the BOS (=1) token delimits sequences
     if next == BOS {
         g.done = true;
@@ -346,8 +365,10 @@ fn generate_step(
     Ok(Some(Step { token: next, text }))
 }
 
-/// Tell the inspector (if open) which token followed, after timing the sampler.
-fn record_next(transformer: &mut Transformer, next: u32, forced: bool) {
+/// Note which token followed the position just run (and tell the inspector,
+/// if open, after timing the sampler).
+fn record_next(transformer: &mut Transformer, outcomes: &mut Vec<(u32, bool)>, next: u32, forced: bool) {
+    outcomes.push((next, forced));
     if let Some(probe) = transformer.probe.as_deref_mut() {
         probe.lap(Phase::Sampling);
         probe.next = Some(next);
@@ -372,7 +393,7 @@ fn chat_step(
     transformer: &mut Transformer,
     tokenizer: &Tokenizer,
     sampler: &mut Sampler,
-    tokens: &mut Vec<u32>,
+    seq: Sequence,
 ) -> Result<Option<Step>> {
     if c.user_turn || c.pos >= c.steps {
         return Ok(flush(&mut c.text, c.next));
@@ -387,11 +408,11 @@ fn chat_step(
     };
     // EOS (=2) token ends the Assistant turn
     let eos_fed = token == EOS;
-    tokens.push(token);
+    seq.tokens.push(token);
     let logits = transformer.forward(token, c.pos)?;
     c.next = sampler.sample(logits);
     let forced = c.user_idx < c.prompt_tokens.len();
-    record_next(transformer, if forced { c.prompt_tokens[c.user_idx] } else { c.next }, forced);
+    record_next(transformer, seq.outcomes, if forced { c.prompt_tokens[c.user_idx] } else { c.next }, forced);
     c.pos += 1;
     let mut text = String::new();
     if c.user_idx >= c.prompt_tokens.len() && c.next != EOS && !eos_fed {

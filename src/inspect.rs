@@ -378,8 +378,8 @@ pub fn distribution(logits: &[f32], temperature: f32, topp: f32, k: usize, next:
     let k = k.min(n);
     let mut top: Vec<ProbIndex> = Vec::with_capacity(k + 1);
     for (i, &p) in probs.iter().enumerate() {
-        if top.len() == k && !(p > top[k - 1].prob) {
-            continue; // NaN never enters
+        if k == 0 || p.is_nan() || (top.len() == k && p <= top[k - 1].prob) {
+            continue; // NaN (a broken checkpoint) never enters: it would break the order
         }
         let at = top.partition_point(|c| c.prob >= p);
         top.insert(at, ProbIndex { prob: p, index: i as u32 });
@@ -446,6 +446,11 @@ mod tests {
         assert!((d.nucleus_mass - 2.0 / z).abs() < 1e-6);
         let total: f32 = d.candidates.iter().map(|c| c.prob).sum();
         assert!((total - 1.0).abs() < 1e-5);
+
+        // nothing asked, or NaN logits: no panic, no NaN in the list
+        assert!(distribution(&logits, 1.0, 0.9, 0, Some(1)).candidates.is_empty());
+        let d = distribution(&[f32::NAN, 1.0, 2.0], 1.0, 0.9, 3, None);
+        assert!(d.candidates.iter().all(|c| !c.prob.is_nan()));
 
         // no top-p: everything could be drawn
         let d = distribution(&logits, 1.0, 1.0, 2, None);

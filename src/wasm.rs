@@ -60,8 +60,7 @@ extern "C" {
 // call instead of a Reflect.set per field, which costs more than a step of a
 // small model. The slices are views into wasm memory, read at once.
 #[wasm_bindgen(inline_js = r#"
-export function topk_object(head, cands, texts) {
-  const text = texts.split("\u0000");
+export function topk_object(head, cands, text) {
   const candidates = [];
   for (let i = 0; i * 4 < cands.length; i++) {
     const o = i * 4;
@@ -78,7 +77,7 @@ export function named_object(names, values) {
 }
 "#)]
 extern "C" {
-    fn topk_object(head: &[f64], cands: &[f64], texts: &str) -> JsValue;
+    fn topk_object(head: &[f64], cands: &[f64], texts: &Array) -> JsValue;
     fn named_object(names: &str, values: &[f64]) -> JsValue;
 }
 
@@ -271,7 +270,11 @@ impl Model {
     /// `nextProb` place the token that came even outside the `k`. `prob` is after temperature (softmax of the logits at
     /// temperature 0, where the sampler takes the top one); `kept`: inside
     /// the top-p nucleus the sampler drew from; `next`: the token that came.
-    pub fn topk(&self, k: usize) -> Result<JsValue, JsError> {
+    pub fn topk(&self, k: f64) -> Result<JsValue, JsError> {
+        if !(k.is_finite() && k >= 0.0 && k.fract() == 0.0) {
+            return Err(Error::Argument(format!("k = {k} is not a whole number ≥ 0")).into());
+        }
+        let k = k.min(self.llama.transformer.config.vocab_size as f64) as usize;
         let probe = self.record()?;
         let params = self.llama.params();
         let d = inspect::distribution(&probe.logits, params.temperature, params.topp, k, probe.next);
@@ -290,12 +293,12 @@ impl Model {
             d.next.map_or(-1.0, |(_, rank)| rank as f64),
         ];
         let mut cands = Vec::with_capacity(d.candidates.len() * 4);
-        let mut texts = Vec::with_capacity(d.candidates.len());
+        let texts = Array::new();
         for c in &d.candidates {
             cands.extend([c.token as f64, c.prob as f64, c.logit as f64, flag(c.kept)]);
-            texts.push(self.piece(c.token));
+            texts.push(&JsValue::from_str(&self.piece(c.token)));
         }
-        Ok(topk_object(&head, &cands, &texts.join("\u{0}")))
+        Ok(topk_object(&head, &cands, &texts))
     }
 
     /// (vocab_size,) the recorded position's logits, before sampling (a copy).

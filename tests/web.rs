@@ -270,13 +270,13 @@ fn inspector_topk_is_a_softmax_of_the_logits() {
     for (temperature, topp) in [(0.0, 0.9), (1.0, 0.9), (0.7, 0.5)] {
         let mut model = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
         // closed: no record, and the message says how to open it
-        assert!(message(model.topk(10).unwrap_err()).contains("inspect = true"));
+        assert!(message(model.topk(10.0).unwrap_err()).contains("inspect = true"));
         model.set_inspect(true);
         model.start("Once upon a time", temperature, topp, 11.0, 40.0).unwrap();
         let mut sampled = 0;
         while model.step().unwrap().is_some() {
             let logits = model.logits().unwrap();
-            let top = model.topk(10).unwrap();
+            let top = model.topk(10.0).unwrap();
             let cands: js_sys::Array = get(&top, "candidates").into();
             assert_eq!(cands.length(), 10);
             // softmax of logits / temperature, computed here in f64
@@ -303,7 +303,39 @@ fn inspector_topk_is_a_softmax_of_the_logits() {
             }
         }
         assert!(sampled > 20);
+        // any k JavaScript can pass: an answer or an error, never a panic
+        let none: js_sys::Array = get(&model.topk(0.0).unwrap(), "candidates").into();
+        assert_eq!(none.length(), 0);
+        let all: js_sys::Array = get(&model.topk(1e12).unwrap(), "candidates").into();
+        assert_eq!(all.length(), 512);
+        for bad in [f64::NAN, -1.0, 2.5, f64::INFINITY] {
+            assert!(message(model.topk(bad).unwrap_err()).contains("whole number"), "k = {bad}");
+        }
     }
+}
+
+#[wasm_bindgen_test]
+fn inspector_replays_chat_positions_as_they_ran() {
+    let mut model = Model::new(&js(STORIES260K), &js(TOK512), None).unwrap();
+    model.set_inspect(true);
+    model.start_chat("", 1.0, 0.9, 3.0, 0.0).unwrap();
+    model.chat_user("Hi").unwrap();
+    let mut live = Vec::new();
+    while model.step().unwrap().is_some() {
+        let t = model.topk(3.0).unwrap();
+        live.push((num(&t, "next"), get(&t, "forced").as_bool().unwrap(), model.logits().unwrap()));
+    }
+    assert!(live.len() > 5);
+    for (pos, (next, forced, logits)) in live.iter().enumerate() {
+        model.inspect_at(pos as f64).unwrap();
+        let t = model.topk(3.0).unwrap();
+        assert_eq!((num(&t, "next"), get(&t, "forced").as_bool().unwrap()), (*next, *forced), "position {pos}");
+        assert_eq!(&model.logits().unwrap(), logits);
+    }
+    // a new conversation forgets the old record
+    model.start_chat("", 1.0, 0.9, 3.0, 0.0).unwrap();
+    assert_eq!(model.inspected_position(), None);
+    assert!(message(model.topk(3.0).unwrap_err()).contains("nothing recorded"));
 }
 
 #[wasm_bindgen_test]

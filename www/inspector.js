@@ -43,6 +43,7 @@ export function createInspector() {
   /** A model was installed (or replaced). */
   self.attach = (model) => {
     self.model = model;
+    heat = null; // the heatmap on screen was the old model's
     model.inspect = self.open;
     const c = model.config();
     fillSelect($("att-layer"), c.n_layers, "all layers");
@@ -96,7 +97,8 @@ export function createInspector() {
     output.classList.toggle("inspecting", open);
     if (self.model) {
       self.model.inspect = open;
-      if (!open) self.model.walkthrough = false;
+      // a walkthrough in progress goes on recording its vectors
+      self.model.walkthrough = open && !!self.view?.manual && self.view.model === self.model;
     }
     if (open) render();
   }
@@ -110,11 +112,15 @@ export function createInspector() {
     return spans && spans.length ? spans.length - 1 : null;
   }
 
+  /** Pin a position (null: follow the newest); a user action, so it is announced. */
   function select(pos) {
     if (self.view?.spans[self.selected]) self.view.spans[self.selected].classList.remove("sel");
     self.selected = pos;
     if (pos !== null && self.view?.spans[pos]) self.view.spans[pos].classList.add("sel");
     render();
+    // the live region speaks only on the user's actions, never while text streams in
+    const top = $("cand-list").firstElementChild?.getAttribute("aria-label");
+    $("insp-announce").textContent = $("insp-selected").textContent + (top ? `; most likely: ${top}` : "");
   }
 
   const posOf = (el) => (el?.classList?.contains("tok") ? Number(el.dataset.pos) : null);
@@ -257,8 +263,8 @@ export function createInspector() {
     const rows = t.candidates.map((c) => ({ ...c, rank: 0 }));
     if (t.nextRank > rows.length && self.view.model === self.model) {
       // the token that came, from further down the list
-      rows.push({ token: t.next, text: self.model.piece(t.next), prob: t.nextProb, logit: NaN, kept: true,
-        rank: t.nextRank });
+      rows.push({ token: t.next, text: self.model.piece(t.next), prob: t.nextProb, logit: NaN,
+        kept: !t.forced && t.nextRank <= t.nucleus, rank: t.nextRank });
     }
     const items = rows.map((c) => {
       const li = document.createElement("li");
@@ -426,7 +432,7 @@ export function createInspector() {
     shown.forEach(([l, h], r) => {
       if (r > 0 && h === 0 && shown.length > H - 1) ctx.fillRect(0, r * cellH, canvas.width, 1);
     });
-    heat = { att, pos, shown, cellW, cellH, T };
+    heat = { att, pos, shown, cellW, cellH, T, nHeads: H };
     canvas.setAttribute("aria-label", `attention heatmap of position ${pos}: ${shown.length} rows (layer, head) ` +
       `by ${T} positions`);
     // the text, shaded by the mean of the rows shown
@@ -457,7 +463,7 @@ export function createInspector() {
     const r = Math.floor((e.clientY - rect.top) / heat.cellH);
     if (t < 0 || t >= heat.T || r < 0 || r >= heat.shown.length) return null;
     const [l, h] = heat.shown[r];
-    return { l, h, t, w: heat.att[(l * self.cfg.n_heads + h) * heat.T + t] };
+    return { l, h, t, w: heat.att[(l * heat.nHeads + h) * heat.T + t] };
   }
 
   $("att-grid").addEventListener("mousemove", (e) => {

@@ -213,6 +213,7 @@ async function openFiles(files) {
     stopGeneration();
     try {
       state.model.setTokenizer(tok.bytes);
+      inspector.invalidate(); // the text on the page was the old tokenizer's
     } catch (e) {
       throw new Error(`${tok.name}: ${e.message}`);
     }
@@ -294,8 +295,12 @@ function startGeneration(manual = false) {
  */
 function stepOnce(run) {
   const piece = run.model.step();
-  if (piece === undefined) return false;
   const count = run.model.tokenCount;
+  if (piece === undefined) {
+    // the text ended on BOS with nothing left to show: still a position to inspect
+    if (count !== run.count) run.pending.push({ pos: count - 2, text: "", end: true });
+    return false;
+  }
   if (count !== run.count) {
     run.count = count;
     run.pending.push({ pos: count - 2, text: piece });
@@ -365,13 +370,13 @@ const STATS_EVERY_MS = 250;
 function flush(run, force = false) {
   if (run.pending.length) {
     const frag = document.createDocumentFragment();
-    for (const { pos, text } of run.pending) {
+    for (const { pos, text, end } of run.pending) {
       if (pos < 0) {
         if (run.last) run.last.textContent += text;
         continue;
       }
       const span = document.createElement("span");
-      span.className = pos + 1 < run.promptLength ? "tok prompt" : "tok";
+      span.className = (pos + 1 < run.promptLength ? "tok prompt" : "tok") + (end ? " end" : "");
       span.dataset.pos = pos;
       span.textContent = text;
       run.spans[pos] = span;

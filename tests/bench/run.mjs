@@ -285,7 +285,7 @@ async function main() {
       `page ${range(overhead.raw, 1)}: ${fmt(overhead.ratio * 100, 1)}% of raw`);
     if (inspector.length) {
       console.log(`\nInspector closed vs open, tokens/s: median (min–max) of ${RUNS} alternating runs`);
-      console.log("| model | raw step(), closed | raw step(), recording | open / closed | page, closed | page, inspector open | open / closed |");
+      console.log("| model | raw step(), closed | raw step(), recording | recording / closed | page, closed | page, inspector open | open / closed |");
       console.log("| --- | --- | --- | --- | --- | --- | --- |");
       for (const r of inspector) {
         console.log(`| ${r.model} | ${range(r.rawClosed, 1)} | ${range(r.rawOpen, 1)} | ${fmt(r.rawRatio * 100, 1)}% | ` +

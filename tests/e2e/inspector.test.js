@@ -78,6 +78,9 @@ test("clicking a generated token shows its top-10 chart with the chosen token", 
   assert.equal(c[0].text.replace(/^␣/, " "), tokenText.replace(/\n/g, "↵"));
   const selected = await page.textContent("#insp-selected");
   assert.match(selected, new RegExp(`position ${pos} .*greedy.*pinned`));
+  // screen readers hear the pick (and only picks: the visible line is not a live region)
+  assert.match(await page.textContent("#insp-announce"), new RegExp(`^position ${pos} .*; most likely: .*: 0\\.\\d{3}, chosen$`));
+  assert.equal(await page.getAttribute("#insp-selected", "aria-live"), null);
   assert.ok(await page.$eval(`#output .tok[data-pos="${pos}"]`, (s) => s.classList.contains("sel")));
   await page.screenshot({ path: path.join(out, "inspector-candidates.png"), fullPage: true });
 });
