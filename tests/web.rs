@@ -253,6 +253,22 @@ fn simd_int8_kernel_equals_scalar_exactly() {
         scalar::matmul_q8(&mut b, &xq, &xs, &wq, &ws, gs);
         assert_eq!(a, b, "matmul_q8 {d}x{n} gs {gs}");
     }
+    // the extremes: a file's weights may hold -128 (export.py never writes
+    // it), activations are within ±127: no i16 or i32 lane may overflow
+    for gs in [4usize, 16, 64] {
+        let (d, n) = (3, 256);
+        let wq: Vec<i8> = (0..d * n).map(|i| if i % 3 == 0 { 127 } else { -128 }).collect();
+        let xq: Vec<i8> = (0..n).map(|i| if i % 2 == 0 { -127 } else { 127 }).collect();
+        let (ws, xs) = (vec![1.0f32; d * n / gs], vec![1.0f32; n / gs]);
+        let (mut a, mut b) = (vec![0.0; d], vec![0.0; d]);
+        simd128::matmul_q8(&mut a, &xq, &xs, &wq, &ws, gs);
+        scalar::matmul_q8(&mut b, &xq, &xs, &wq, &ws, gs);
+        assert_eq!(a, b, "extremes, gs {gs}");
+        let all_min = vec![-128i8; d * n];
+        let x_min = vec![-127i8; n];
+        simd128::matmul_q8(&mut a, &x_min, &xs, &all_min, &ws, gs);
+        assert_eq!(a, vec![(128 * 127 * n) as f32; d], "all -128 x -127, gs {gs}");
+    }
 }
 
 // ---------------------------------------------------------------- inspector

@@ -415,6 +415,28 @@ fn dot_i8_lanes(w: &[i8], x: &[i8]) -> (v128, usize) {
     (acc, k)
 }
 
+/// The products of int8 weights `w` and i16-widened activations `x`, summed
+/// into four i32 lanes; `w.len()` is a multiple of 16. Exact: each lane adds
+/// pairs of products of at most 128 * 127.
+#[inline(always)]
+fn dot_i8_i16(w: &[i8], x: &[i16]) -> v128 {
+    assert!(w.len() == x.len() && w.len() % 16 == 0, "dot_i8_i16: lengths");
+    let mut acc = i32x4_splat(0);
+    let mut k = 0;
+    while k < w.len() {
+        // Safety: k + 16 <= w.len() = x.len(); wasm loads need no alignment.
+        unsafe {
+            let wv = v128_load(w.as_ptr().add(k) as *const v128);
+            let x0 = v128_load(x.as_ptr().add(k) as *const v128);
+            let x1 = v128_load(x.as_ptr().add(k + 8) as *const v128);
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(wv), x0));
+            acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_high_i8x16(wv), x1));
+        }
+        k += 16;
+    }
+    acc
+}
+
 /// runq.c's quantized matmul: W (d, n) @ x (n,) -> xout (d,), int8 in groups
 /// of `gs` with one scale each. The integer part is exact, and the float
 /// part runs in runq.c's order, so this equals the scalar reference exactly.
@@ -429,15 +451,24 @@ pub fn matmul_q8(xout: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32],
     // integer sums land in one i32x4 (a 4x4 transpose-add), are scaled four
     // at a time, then added to `val` one by one, in runq.c's order
     let batch = if gs % 4 == 0 { groups & !3 } else { 0 };
+    // groups of 16 or more (real models use 64): x widened to i16 once for
+    // all rows, so each row needs one sign extension per weight and
+    // i32x4.dot_i16x8_s (one x64 pmaddwd) instead of two i8 extmuls
+    let wide = batch > 0 && gs % 16 == 0;
+    let x16: Vec<i16> = if wide { xq.iter().map(|&v| v as i16).collect() } else { Vec::new() };
+    let lanes = |w: &[i8], at: usize| {
+        if wide {
+            dot_i8_i16(&w[at..][..gs], &x16[at..][..gs])
+        } else {
+            dot_i8_lanes(&w[at..][..gs], &xq[at..][..gs]).0
+        }
+    };
     for ((out, wrow), wsrow) in xout.iter_mut().zip(wq.chunks_exact(n)).zip(ws.chunks_exact(groups)) {
         let mut val = 0.0f32;
         let mut g = 0;
         while g < batch {
             let at = g * gs;
-            let (a0, _) = dot_i8_lanes(&wrow[at..][..gs], &xq[at..][..gs]);
-            let (a1, _) = dot_i8_lanes(&wrow[at + gs..][..gs], &xq[at + gs..][..gs]);
-            let (a2, _) = dot_i8_lanes(&wrow[at + 2 * gs..][..gs], &xq[at + 2 * gs..][..gs]);
-            let (a3, _) = dot_i8_lanes(&wrow[at + 3 * gs..][..gs], &xq[at + 3 * gs..][..gs]);
+            let (a0, a1, a2, a3) = (lanes(wrow, at), lanes(wrow, at + gs), lanes(wrow, at + 2 * gs), lanes(wrow, at + 3 * gs));
             let ivals = f32x4_convert_i32x4(hsum4_i32(a0, a1, a2, a3)); // exact: |ival| < 2^24
             // Safety: g + 4 <= batch <= groups = wsrow.len() = xs.len().
             let p = unsafe { f32x4_mul(f32x4_mul(ivals, load(wsrow, g)), load(xs, g)) };
