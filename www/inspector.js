@@ -18,6 +18,8 @@ const SPARK_POINTS = 120;
 const ATT_CACHE = 8; // replayed positions' attention kept for re-selection
 const PAINT_EVERY_MS = 250;
 const HEATMAP_EVERY_MS = 1000;
+const HEAT_GUTTER = 44; // px left of the heatmap for "L3 H2" labels
+const HEAT_LABELS = 64; // px under it for the token labels
 
 /** A token's text made visible: newlines, tabs and spaces shown as marks. */
 function show(text) {
@@ -407,8 +409,12 @@ export function createInspector() {
     const shown = rows();
     const cellW = Math.max(1, Math.min(14, Math.floor(640 / T)));
     const cellH = Math.max(2, Math.min(10, Math.floor(400 / shown.length)));
-    canvas.width = T * cellW;
-    canvas.height = shown.length * cellH;
+    // a gutter on the left for layer/head labels; token labels under the
+    // columns when they are wide enough to read
+    const left = HEAT_GUTTER;
+    const bottom = cellW >= 8 ? HEAT_LABELS : 0;
+    canvas.width = left + T * cellW;
+    canvas.height = shown.length * cellH + bottom;
     const img = ctx.createImageData(T, shown.length);
     const mean = new Float32Array(T);
     shown.forEach(([l, h], r) => {
@@ -426,13 +432,35 @@ export function createInspector() {
     const small = new OffscreenCanvas(T, shown.length);
     small.getContext("2d").putImageData(img, 0, 0);
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
-    // a line between layers
-    ctx.fillStyle = "#b9b4a6";
+    ctx.drawImage(small, left, 0, T * cellW, shown.length * cellH);
+    // a line between layers, and the labels
+    ctx.font = "10px ui-monospace, monospace";
+    ctx.textBaseline = "top";
     shown.forEach(([l, h], r) => {
-      if (r > 0 && h === 0 && shown.length > H - 1) ctx.fillRect(0, r * cellH, canvas.width, 1);
+      const first = r === 0 || shown[r - 1][0] !== l;
+      if (first && r > 0) {
+        ctx.fillStyle = "#b9b4a6";
+        ctx.fillRect(0, r * cellH, canvas.width, 1);
+      }
+      const one = shown.length <= self.cfg.n_layers; // one head per layer (or a single row)
+      if ((first && cellH * H >= 10) || (one && cellH >= 9)) {
+        ctx.fillStyle = "#6b6b70";
+        ctx.fillText(one ? `L${l} H${h}` : `L${l}`, 2, r * cellH + 1);
+      }
     });
-    heat = { att, pos, shown, cellW, cellH, T, nHeads: H };
+    if (bottom) {
+      const toks = tokens();
+      ctx.fillStyle = "#3d4a6b";
+      ctx.textBaseline = "middle";
+      for (let t = 0; t < T; t++) {
+        ctx.save();
+        ctx.translate(left + t * cellW + cellW / 2, shown.length * cellH + 4);
+        ctx.rotate(Math.PI / 2); // read downwards: one label per 8+ px column
+        ctx.fillText(show(inputLabel(toks, t)).slice(0, 10), 0, 0);
+        ctx.restore();
+      }
+    }
+    heat = { att, pos, shown, cellW, cellH, T, nHeads: H, left };
     canvas.setAttribute("aria-label", `attention heatmap of position ${pos}: ${shown.length} rows (layer, head) ` +
       `by ${T} positions`);
     // the text, shaded by the mean of the rows shown
@@ -459,7 +487,7 @@ export function createInspector() {
   function heatAt(e) {
     if (!heat) return null;
     const rect = $("att-grid").getBoundingClientRect();
-    const t = Math.floor((e.clientX - rect.left) / heat.cellW);
+    const t = Math.floor((e.clientX - rect.left - heat.left) / heat.cellW);
     const r = Math.floor((e.clientY - rect.top) / heat.cellH);
     if (t < 0 || t >= heat.T || r < 0 || r >= heat.shown.length) return null;
     const [l, h] = heat.shown[r];

@@ -112,9 +112,9 @@ test("attention heatmap: every layer and head over the previous positions", asyn
   await page.selectOption("#att-layer", "all");
   await page.selectOption("#att-head", "all");
   const grid = await page.$eval("#att-grid", (c) => ({ w: c.width, h: c.height }));
-  const cellW = Math.max(1, Math.min(14, Math.floor(640 / (pos + 1))));
-  assert.equal(grid.w, (pos + 1) * cellW, "one column per position 0..pos");
-  assert.equal(grid.h % 40, 0, "5 layers x 8 heads rows");
+  // 14 px columns and 10 px rows here, after a 44 px label gutter, over 64 px of token labels
+  assert.equal(grid.w, 44 + (pos + 1) * 14, "one column per position 0..pos");
+  assert.equal(grid.h, 40 * 10 + 64, "5 layers x 8 heads rows");
   // the text under it: one span per position, the query outlined
   const spans = await page.$$eval("#att-text span", (s) => s.map((x) => x.className));
   assert.equal(spans.length, pos + 1);
@@ -122,14 +122,15 @@ test("attention heatmap: every layer and head over the previous positions", asyn
   // hovering a cell names layer, head, position and weight
   await page.locator("#att-grid").scrollIntoViewIfNeeded();
   const box = await page.locator("#att-grid").boundingBox();
-  await page.mouse.move(box.x + 2, box.y + 2);
+  await page.mouse.move(box.x + 44 + 2, box.y + 2);
   assert.match(await page.textContent("#att-hover"), /^layer 0, head 0 → position 0 "<s>": [01]\.\d{4}$/);
+  await page.locator("#insp-attention").screenshot({ path: path.join(out, "inspector-heatmap.png") });
   // pick one head: one row; its weights shade the text and sum to 1
   await page.selectOption("#att-layer", "2");
   await page.selectOption("#att-head", "3");
   assert.match(await page.textContent("#att-top"), /^Most attended \(layer 2, head 3\): (".*" at \d+ \(\d\.\d{3}\)(, )?){5}$/);
   const one = await page.$eval("#att-grid", (c) => c.height);
-  assert.ok(one >= 2 && one <= 10);
+  assert.equal(one, 10 + 64, "one row");
   const sum = await page.$$eval("#att-text span", (s) => s.reduce((a, x) => a + Number(x.title.split(": ")[1]), 0));
   assert.ok(Math.abs(sum - 1) < 2e-3, `weights sum to ${sum}`);
   await page.screenshot({ path: path.join(out, "inspector-attention.png"), fullPage: true });
