@@ -17,6 +17,7 @@ const PHASES = [
 const SPARK_POINTS = 120;
 const ATT_CACHE = 8; // replayed positions' attention kept for re-selection
 const PAINT_EVERY_MS = 250;
+const HOVER_MS = 60;
 const HEATMAP_EVERY_MS = 1000;
 const HEAT_GUTTER = 44; // px left of the heatmap for "L3 H2" labels
 const HEAT_LABELS = 64; // px under it for the token labels
@@ -132,13 +133,18 @@ export function createInspector() {
     if (!self.open || pos === null) return;
     select(pos === self.selected ? null : pos);
   });
+  // hovering renders once the pointer rests (HOVER_MS): a position not seen
+  // yet is a forward pass, ~50 ms on a 110M model, too much per token crossed
+  let hoverTimer = 0;
   output.addEventListener("mouseover", (e) => {
     const pos = posOf(e.target);
     if (!self.open || pos === null || pos === self.hover) return;
     self.hover = pos;
-    render();
+    clearTimeout(hoverTimer);
+    hoverTimer = setTimeout(() => self.open && render(), HOVER_MS);
   });
   output.addEventListener("mouseleave", () => {
+    clearTimeout(hoverTimer);
     if (self.hover === null) return;
     self.hover = null;
     if (self.open) render();
