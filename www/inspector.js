@@ -22,10 +22,14 @@ const HEATMAP_EVERY_MS = 1000;
 const HEAT_GUTTER = 44; // px left of the heatmap for "L3 H2" labels
 const HEAT_LABELS = 64; // px under it for the token labels
 
-/** A token's text made visible: newlines, tabs and spaces shown as marks. */
+/** A token's text made visible: newlines, tabs, a leading space and other control characters as marks. */
 function show(text) {
   if (text === "") return "∅";
-  return text.replace(/\n/g, "↵").replace(/\t/g, "⇥").replace(/^ /, "␣");
+  return text
+    .replace(/\n/g, "↵")
+    .replace(/\t/g, "⇥")
+    .replace(/^ /, "␣")
+    .replace(/[\u0000-\u001f\u007f]/g, (c) => String.fromCharCode(c === "\u007f" ? 0x2421 : 0x2400 + c.charCodeAt(0)));
 }
 
 const fmtMs = (ms) => (ms >= 10 ? ms.toFixed(1) : ms >= 1 ? ms.toFixed(2) : ms.toFixed(3));
