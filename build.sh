@@ -7,7 +7,8 @@
 #                       Chromium, and the demo page end to end)
 #   ./build.sh fuzz     cargo fuzz (nightly) on each target for FUZZ_SECONDS (300)
 #   ./build.sh bench    speed and memory: Chromium (SIMD and scalar builds) vs the
-#                       native CLI; prints a table, writes tests/bench/out/results.json
+#                       native CLI and candle's wasm build; prints a table, writes
+#                       tests/bench/out/results.json
 #
 # Setup is idempotent: it adds the wasm32 target, installs wasm-bindgen-cli
 # (the version Cargo.lock pins) and wasm-pack with cargo when missing, and for
@@ -117,6 +118,15 @@ build_wasm_scalar() {
         wasm-pack build --release --target web --out-dir www/pkg-scalar --no-typescript --no-pack
 }
 
+# candle's llama2.c model for wasm32, the benchmark's comparison point
+# (tests/bench/candle; its own Cargo.lock; a few minutes the first time). A
+# failed build leaves the candle column out rather than stopping the bench.
+build_candle() {
+    say "building candle's llama2-c for wasm (tests/bench/candle/pkg)"
+    (cd tests/bench/candle && wasm-pack build --release --target web --out-dir pkg --no-typescript --no-pack) \
+        || say "candle did not build: the benchmark runs without it"
+}
+
 run_bench() {
     say "building the native CLI (cargo build --release)"
     cargo build --release
@@ -198,7 +208,7 @@ case "$cmd" in
     serve) setup_rust; fetch_models; build_wasm; serve ;;
     build) setup_rust; fetch_models; build_wasm ;;
     test) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; run_tests ;;
-    bench) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_scalar; run_bench ;;
+    bench) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_scalar; build_candle; run_bench ;;
     fuzz) setup_rust; fetch_models; run_fuzz ;;
     *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench|fuzz])" ;;
 esac

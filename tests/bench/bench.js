@@ -38,5 +38,31 @@ async function bench({ pkg, checkpoint, tokenizer, runs = 3, steps = 256, quanti
   return { kernels, weightBytes, runs: results, wasmBytes: exports.memory.buffer.byteLength };
 }
 
+/**
+ * candle's llama2-c (tests/bench/candle), same protocol: greedy from BOS,
+ * untimed warm-up runs, timer from the first token. options: { checkpoint, runs, steps }
+ * returns { runs: [{ tokPerSec, tokens }] }, or { error } when it is not built.
+ */
+async function benchCandle({ checkpoint, runs = 3, steps = 256 }) {
+  let candle;
+  try {
+    candle = await import("/tests/bench/candle/pkg/candle_bench.js");
+    await candle.default();
+  } catch (e) {
+    return { error: `candle is not built: ${e.message}` };
+  }
+  const bytes = await readAll(await urlSource(checkpoint));
+  const model = new candle.CandleModel(bytes);
+  for (let w = 0; w < 2; w++) model.greedy(steps);
+  const results = [];
+  for (let r = 0; r < runs; r++) {
+    const [tokPerSec, tokens] = model.greedy(steps);
+    results.push({ tokPerSec, tokens });
+  }
+  model.free();
+  return { runs: results };
+}
+
 window.bench = bench;
+window.benchCandle = benchCandle;
 window.benchReady = true;

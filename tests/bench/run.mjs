@@ -7,6 +7,8 @@
 //   - headless Chromium through the real Model class, SIMD128 build,
 //   - the same page with the scalar build (no +simd128),
 //   - the native CLI (--release, one thread),
+//   - candle's llama2-c model built for wasm32 + SIMD128 (tests/bench/candle;
+//     fp32 shapes without grouped-query attention, which candle's reader lacks),
 // plus the demo page's own live tokens/s against raw step() throughput, the
 // same with the inspector open (it must cost nothing closed), and the page's
 // peak memory with the 110M shape loaded.
@@ -87,6 +89,23 @@ async function browserRun(browser, base, pkg, model) {
       { pkg, checkpoint: url(model.file), tokenizer: url(model.tokenizer), runs: RUNS, steps: STEPS, quantize: !!model.quantize });
     return { kernels: res.kernels, weightBytes: res.weightBytes, wasmBytes: res.wasmBytes, ...stats(res.runs.map((r) => r.tokPerSec)),
       msPerToken: median(res.runs.map((r) => r.msPerToken)) };
+  } finally {
+    await page.close();
+  }
+}
+
+/** candle's llama2-c in a fresh page; null when it is not built. */
+async function candleRun(browser, base, model) {
+  const page = await browser.newPage();
+  try {
+    await page.goto(`${base}/tests/bench/bench.html`);
+    await page.waitForFunction(() => window.benchReady);
+    const res = await page.evaluate((o) => window.benchCandle(o), { checkpoint: url(model.file), runs: RUNS, steps: STEPS });
+    if (res.error) {
+      console.log(`\n  ${res.error}`);
+      return null;
+    }
+    return stats(res.runs.map((r) => r.tokPerSec));
   } finally {
     await page.close();
   }
@@ -240,10 +259,15 @@ async function main() {
       const simd = await browserRun(browser, server.url, "pkg", model);
       process.stdout.write(" wasm scalar…");
       const scalar = await browserRun(browser, server.url, "pkg-scalar", model);
+      let candle = null;
+      if (!model.quantize && model.key !== "260K") {
+        process.stdout.write(" candle…");
+        candle = await candleRun(browser, server.url, model);
+      }
       const weightBytes = simd.weightBytes;
       rows.push({ model: model.name, key: model.key, quantize: !!model.quantize, weightBytes, native: nat, simd, scalar,
-        simdVsScalar: simd.median / scalar.median, wasmVsNative: simd.median / nat.median,
-        simdGBs: (simd.median * weightBytes) / 1e9 });
+        candle, simdVsScalar: simd.median / scalar.median, wasmVsNative: simd.median / nat.median,
+        simdVsCandle: candle ? simd.median / candle.median : null, simdGBs: (simd.median * weightBytes) / 1e9 });
       console.log(" done");
     }
     const pageModel = models.find((m) => m.key === "15M" && !m.quantize) ?? models[0];
@@ -271,11 +295,12 @@ async function main() {
     }
 
     console.log(`\nGreedy, 256 tokens from an empty prompt, decode tokens/s: median (min–max) of ${RUNS} runs`);
-    console.log("| model | weights | native CLI | wasm SIMD (Chromium) | ms/token | wasm scalar | SIMD / scalar | wasm / native | SIMD weight stream |");
-    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| model | weights | native CLI | wasm SIMD (Chromium) | ms/token | wasm scalar | SIMD / scalar | wasm / native | candle wasm | SIMD / candle | SIMD weight stream |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of rows) {
+      const candle = r.candle ? `${range(r.candle)} | ${fmt(r.simdVsCandle, 2)}×` : "– | –";
       console.log(`| ${r.model} | ${mb(r.weightBytes)} | ${range(r.native)} | ${range(r.simd)} | ${fmt(r.simd.msPerToken, 2)} | ` +
-        `${range(r.scalar)} | ${fmt(r.simdVsScalar, 2)}× | ${fmt(r.wasmVsNative, 2)}× | ${fmt(r.simdGBs, 1)} GB/s |`);
+        `${range(r.scalar)} | ${fmt(r.simdVsScalar, 2)}× | ${fmt(r.wasmVsNative, 2)}× | ${candle} | ${fmt(r.simdGBs, 1)} GB/s |`);
     }
     for (const q of rows.filter((r) => r.quantize)) {
       const f = rows.find((r) => r.key === q.key && !r.quantize);
