@@ -260,11 +260,20 @@ impl Probe {
 
     /// A forward pass starts at `pos`: make room for its attention weights.
     pub fn begin_forward(&mut self, token: u32, pos: usize, n_layers: usize, n_heads: usize) -> Result<()> {
-        let n = n_layers * n_heads * (pos + 1);
+        // checked: a crafted header can make layers x heads x positions
+        // overflow usize on wasm32 even when the KV cache fits
+        let too_large = || Error::TooLarge {
+            what: "the inspector's attention record",
+            bytes: n_layers as u64 * n_heads as u64 * (pos as u64 + 1) * 4,
+        };
+        let n = n_layers
+            .checked_mul(n_heads)
+            .and_then(|lh| lh.checked_mul(pos + 1))
+            .ok_or_else(too_large)?;
         if n > self.attention.capacity() {
             self.attention
                 .try_reserve_exact(n - self.attention.len())
-                .map_err(|_| Error::TooLarge { what: "the inspector's attention record", bytes: n as u64 * 4 })?;
+                .map_err(|_| too_large())?;
         }
         self.attention.resize(n, 0.0);
         self.n_heads = n_heads;
@@ -484,6 +493,8 @@ mod tests {
         assert_eq!(p.attention(1, 3), None);
         assert_eq!(p.attention(2, 0), None);
         assert_eq!(p.timings_at(2), Some(p.timings));
+        // sizes that overflow are an error, not a panic or a wrapped length
+        assert!(matches!(p.begin_forward(0, usize::MAX / 2, 3, 3), Err(Error::TooLarge { .. })));
         assert_eq!(p.timings_at(1), None);
         // a step that ran no position keeps the last record's timings
         p.begin();

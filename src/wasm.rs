@@ -41,6 +41,15 @@ fn seed_from_js(seed: f64) -> Result<u64, Error> {
     Ok(seed as u64)
 }
 
+/// A position or a count from JS: a whole number ≥ 0 (huge ones saturate,
+/// and the callee says what range it takes).
+fn index_from_js(value: f64, what: &str) -> Result<usize, Error> {
+    if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0) {
+        return Err(Error::Argument(format!("{what} {value} is not a whole number ≥ 0")));
+    }
+    Ok(value as usize)
+}
+
 fn steps_from_js(steps: f64) -> Result<i64, Error> {
     if steps.is_nan() {
         return Err(Error::Argument("steps is NaN; use 0 for the model's seq_len".into()));
@@ -257,24 +266,19 @@ impl Model {
     /// changed), so earlier tokens can be inspected without storing them.
     #[wasm_bindgen(js_name = inspectAt)]
     pub fn inspect_at(&mut self, pos: f64) -> Result<(), JsError> {
-        if !(pos.is_finite() && pos >= 0.0 && pos.fract() == 0.0) {
-            return Err(Error::Argument(format!("position {pos} is not a whole number ≥ 0")).into());
-        }
-        Ok(self.llama.inspect_at(pos as usize)?)
+        Ok(self.llama.inspect_at(index_from_js(pos, "position")?)?)
     }
 
     /// The next-token distribution of the recorded position: `{ pos, token,
     /// next, nextProb, nextRank, forced, replayed, temperature, topp,
     /// nucleus, nucleusMass, candidates: [{ token, text, prob, logit, kept }] }`,
     /// the `k` most likely first; `nextRank` (1 = most likely) and
-    /// `nextProb` place the token that came even outside the `k`. `prob` is after temperature (softmax of the logits at
-    /// temperature 0, where the sampler takes the top one); `kept`: inside
-    /// the top-p nucleus the sampler drew from; `next`: the token that came.
+    /// `nextProb` place the token that came even outside the `k`. `prob`
+    /// is after temperature (softmax of the logits at temperature 0, where
+    /// the sampler takes the top one); `kept`: inside the top-p nucleus the
+    /// sampler drew from; `next`: the token that came.
     pub fn topk(&self, k: f64) -> Result<JsValue, JsError> {
-        if !(k.is_finite() && k >= 0.0 && k.fract() == 0.0) {
-            return Err(Error::Argument(format!("k = {k} is not a whole number ≥ 0")).into());
-        }
-        let k = k.min(self.llama.transformer.config.vocab_size as f64) as usize;
+        let k = index_from_js(k, "k")?.min(self.llama.transformer.config.vocab_size);
         let probe = self.record()?;
         let params = self.llama.params();
         let d = inspect::distribution(&probe.logits, params.temperature, params.topp, k, probe.next);
@@ -337,14 +341,16 @@ impl Model {
     pub fn timings(&self, pos: Option<f64>) -> Result<JsValue, JsError> {
         let t = match pos {
             None => self.record()?.timings,
-            Some(pos) => match self.llama.transformer.probe.as_deref() {
-                None => return Err(Error::State("the inspector is closed: set model.inspect = true, then step()").into()),
-                Some(probe) if pos >= 0.0 && pos.fract() == 0.0 => match probe.timings_at(pos as usize) {
+            Some(pos) => {
+                let pos = index_from_js(pos, "position")?;
+                let Some(probe) = self.llama.transformer.probe.as_deref() else {
+                    return Err(Error::State("the inspector is closed: set model.inspect = true, then step()").into());
+                };
+                match probe.timings_at(pos) {
                     Some(t) => t,
                     None => return Ok(JsValue::UNDEFINED),
-                },
-                Some(_) => return Err(Error::Argument(format!("position {pos} is not a whole number ≥ 0")).into()),
-            },
+                }
+            }
         };
         let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).chain(["total"]).collect();
         let values: Vec<f64> = Phase::ALL.iter().map(|&p| t.get(p)).chain([t.total()]).collect();

@@ -564,7 +564,5 @@ export function createInspector() {
   }
 
   $("inspector-toggle").addEventListener("click", () => setOpen(!self.open));
-  self.setOpen = setOpen;
-  self.renderWalk = renderWalk;
   return self;
 }
