@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # llama2-wasm: set up, build, serve and test.
 #
-#   ./build.sh          set up, build the wasm package, serve the demo (http://localhost:8080)
+#   ./build.sh          set up, build the wasm packages, serve the demo (http://localhost:8080)
 #   ./build.sh build    set up and build only
 #   ./build.sh test     set up, build, and run every test (native, wasm in headless
 #                       Chromium, and the demo page end to end)
@@ -12,7 +12,9 @@
 #
 # Setup is idempotent: it adds the wasm32 target, installs wasm-bindgen-cli
 # (the version Cargo.lock pins) and wasm-pack with cargo when missing, and for
-# `test` installs Debian's chromium + chromium-driver when missing (as root).
+# `test` installs Debian's chromium + chromium-driver when missing (as root);
+# the threaded build also needs a pinned nightly Rust with rust-src (installed
+# by rustup when missing).
 # Reference models come from ../shared when it exists (the developers' and
 # CI's machines), else from their public download addresses.
 set -euo pipefail
@@ -46,6 +48,19 @@ setup_rust() {
         say "installing wasm-pack (a few minutes, once)"
         cargo install wasm-pack
     fi
+}
+
+# The threaded build (www/pkg-threads) rebuilds std with atomics and shared
+# memory, which only nightly Rust can do (-Z build-std): a pinned nightly with
+# rust-src, installed once (~20 s). Without it the page runs single-threaded.
+NIGHTLY=nightly-2026-05-20
+setup_nightly() {
+    if rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+        return
+    fi
+    say "installing Rust $NIGHTLY with rust-src (for the threaded wasm build, once)"
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src \
+        || say "could not install $NIGHTLY: the demo will run single-threaded"
 }
 
 setup_browser() {
@@ -109,6 +124,28 @@ fetch_models() {
 build_wasm() {
     say "building the wasm package (SIMD128, release) into www/pkg"
     wasm-pack build --release --target web --out-dir www/pkg --no-typescript --no-pack
+}
+
+# The same crate with shared memory and atomics (plus SIMD128), for Web
+# Worker helpers that share each matmul (src/parallel.rs, www/engine.js).
+# rustc no longer links shared memory by itself: --shared-memory,
+# --import-memory (wasm-bindgen hands the memory to each Worker), the TLS
+# symbols wasm-bindgen's thread start needs, and wasm32's full 4 GiB.
+build_wasm_threads() {
+    say "building the threaded wasm package (SIMD128 + atomics, $NIGHTLY) into www/pkg-threads"
+    local flags="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals"
+    local arg
+    for arg in --shared-memory --import-memory --max-memory=4294967296 \
+        --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base; do
+        flags="$flags -C link-arg=$arg"
+    done
+    if ! CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$flags" CARGO_TARGET_DIR=target/threads \
+        rustup run "$NIGHTLY" wasm-pack build . --release --target web --out-dir www/pkg-threads \
+        --no-typescript --no-pack -- -Z build-std=panic_abort,std; then
+        rm -rf www/pkg-threads
+        say "the threaded build failed: the demo will run single-threaded"
+        return 1
+    fi
 }
 
 # The same crate without +simd128, for the benchmark's SIMD / scalar ratio.
@@ -205,10 +242,12 @@ run_tests() {
 
 cmd=${1:-serve}
 case "$cmd" in
-    serve) setup_rust; fetch_models; build_wasm; serve ;;
-    build) setup_rust; fetch_models; build_wasm ;;
-    test) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; run_tests ;;
-    bench) setup_rust; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_scalar; build_candle; run_bench ;;
+    serve) setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true; serve ;;
+    build) setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true ;;
+    # the tests need the threaded build: they check it gives run.c's tokens
+    test) setup_rust; setup_nightly; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_threads; run_tests ;;
+    bench) setup_rust; setup_nightly; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_threads
+        build_wasm_scalar; build_candle; run_bench ;;
     fuzz) setup_rust; fetch_models; run_fuzz ;;
     *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench|fuzz])" ;;
 esac

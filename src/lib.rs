@@ -6,11 +6,16 @@
 //! (what a step did, for the page's inspector). The `wasm` module
 //! is the only one that knows about JavaScript.
 
+// The threaded build (nightly, shared memory) sleeps helpers with the wasm
+// futex instructions, still unstable in core::arch::wasm32.
+#![cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), feature(stdarch_wasm_atomic_wait))]
+
 pub mod checkpoint;
 pub mod error;
 pub mod generate;
 pub mod inspect;
 pub mod kernels;
+pub mod parallel;
 pub mod sampler;
 pub mod tokenizer;
 pub mod transformer;

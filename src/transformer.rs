@@ -3,6 +3,7 @@
 use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Matrix, Weights, MEMORY_LIMIT};
 use crate::error::{Error, Result};
 use crate::inspect::{lap, snapshot, Phase, Probe, Stage};
+use crate::parallel;
 use crate::kernels::{attention_mix, attention_scores, matmul, matmul_q8, quantize, rmsnorm, softmax, swiglu};
 
 /// An activation vector quantized for Q8_0 matmuls (runq.c's `QuantizedTensor`).
@@ -23,14 +24,22 @@ fn prepare(xq: &mut QuantizedInput, x: &[f32], group_size: Option<usize>) {
 
 /// xout (d,) = W[layer] (d, n) @ x (n,): fp32 weights use `x`, Q8_0 weights
 /// the quantized `xq` that `prepare` made from it (same group size: every
-/// matrix of a model shares it).
+/// matrix of a model shares it). Large matrices are split by rows over the
+/// threads of [`parallel`] (each row is the same kernel call either way).
 fn mm(xout: &mut [f32], x: &[f32], xq: &QuantizedInput, w: &Matrix, layer: usize) {
     let (d, n) = (xout.len(), x.len());
     match w {
-        Matrix::F32(w) => matmul(xout, x, &w[layer * d * n..][..d * n]),
+        Matrix::F32(w) => {
+            let w = &w[layer * d * n..][..d * n]; // (d, n)
+            parallel::for_rows(xout, d * n, &|rows, out| matmul(out, x, &w[rows.start * n..rows.end * n]));
+        }
         &Matrix::Q8 { ref q, ref s, group_size: gs } => {
             let (wq, ws) = (&q[layer * d * n..][..d * n], &s[layer * d * n / gs..][..d * n / gs]);
-            matmul_q8(xout, &xq.q[..n], &xq.s[..n / gs], wq, ws, gs);
+            let (xq, xs) = (&xq.q[..n], &xq.s[..n / gs]);
+            parallel::for_rows(xout, d * n, &|rows, out| {
+                let (r0, r1) = (rows.start * n, rows.end * n);
+                matmul_q8(out, xq, xs, &wq[r0..r1], &ws[r0 / gs..r1 / gs], gs)
+            });
         }
     }
 }

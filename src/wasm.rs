@@ -491,3 +491,56 @@ pub fn file_info(head: &Uint8Array, size: f64) -> Result<JsValue, JsError> {
     }
     Ok(o.into())
 }
+
+// ---------------------------------------------------------------- threads
+// The threaded build (www/pkg-threads: shared memory, built by build.sh with
+// nightly Rust) runs each large matmul on the page's thread plus helper Web
+// Workers; see `parallel` and www/threads.js. The single-threaded build has
+// the same functions, so the page needs no second code path.
+
+/// Whether this build was compiled with shared memory and can take helpers.
+#[wasm_bindgen(js_name = threadsSupported)]
+pub fn threads_supported() -> bool {
+    cfg!(target_feature = "atomics")
+}
+
+/// Threads that share each large matmul now (1 = this thread alone).
+#[wasm_bindgen]
+pub fn threads() -> usize {
+    crate::parallel::threads()
+}
+
+/// Helpers that have entered their loop (www/threads.js waits for all).
+#[wasm_bindgen(js_name = threadsJoined)]
+pub fn threads_joined() -> usize {
+    crate::parallel::joined()
+}
+
+/// Hand parts of each large matmul to the first `helpers` helpers (0 = off).
+#[wasm_bindgen(js_name = enableThreads)]
+pub fn enable_threads(helpers: f64) -> Result<usize, JsError> {
+    let helpers = index_from_js(helpers, "helpers")?;
+    crate::parallel::enable(helpers).map_err(|e| JsError::new(&e))
+}
+
+/// Split matmuls of at least `weights` weights (default 65,536; tests use 0
+/// so that even stories260K's small matrices go through the helpers).
+#[wasm_bindgen(js_name = setMinParallel)]
+pub fn set_min_parallel(weights: f64) -> Result<(), JsError> {
+    crate::parallel::set_min_parallel(index_from_js(weights, "weights")?);
+    Ok(())
+}
+
+/// A helper Worker's whole life: take part `index` (1, 2, ...) of every
+/// matmul. Never returns in the threaded build; an error in the other.
+#[wasm_bindgen(js_name = threadHelper)]
+pub fn thread_helper(index: f64) -> Result<(), JsError> {
+    let index = index_from_js(index, "helper index")?;
+    if !threads_supported() {
+        return Err(JsError::new("this wasm build has no threads (use www/pkg-threads)"));
+    }
+    if index == 0 || index > crate::parallel::MAX_HELPERS {
+        return Err(JsError::new(&format!("helper index {index} must be 1 to {}", crate::parallel::MAX_HELPERS)));
+    }
+    crate::parallel::helper_loop(index)
+}

@@ -13,8 +13,11 @@ const TYPES = {
   ".wasm": "application/wasm",
 };
 
-/** Start serving; resolves to { url, close() }. */
-export async function serve(root, prefixes = ["/"]) {
+/**
+ * Start serving; resolves to { url, close() }. `isolated: false` leaves out
+ * the COOP/COEP headers, as a plain static host would.
+ */
+export async function serve(root, prefixes = ["/"], { isolated = true } = {}) {
   root = path.resolve(root);
   const server = http.createServer((req, res) => {
     const pathname = decodeURIComponent(new URL(req.url, "http://x").pathname);
@@ -24,14 +27,18 @@ export async function serve(root, prefixes = ["/"]) {
       res.writeHead(404).end("not found");
       return;
     }
-    res.writeHead(200, {
+    const headers = {
       "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
       "Content-Length": fs.statSync(file).size,
       "Cache-Control": "no-store",
-      // cross-origin isolated, as ./build.sh serves it: a 5 µs performance.now()
-      "Cross-Origin-Opener-Policy": "same-origin",
-      "Cross-Origin-Embedder-Policy": "require-corp",
-    });
+    };
+    if (isolated) {
+      // cross-origin isolated, as ./build.sh serves it: SharedArrayBuffer for
+      // the threaded build, and a 5 µs performance.now()
+      headers["Cross-Origin-Opener-Policy"] = "same-origin";
+      headers["Cross-Origin-Embedder-Policy"] = "require-corp";
+    }
+    res.writeHead(200, headers);
     fs.createReadStream(file).pipe(res);
   });
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -1,6 +1,6 @@
 // The demo page: load the default model, generate with a requestAnimationFrame
 // loop, and swap in whatever checkpoint / tokenizer the user drops.
-import init, { ModelLoader, fileInfo } from "./pkg/llama2_wasm.js";
+import { loadEngine } from "./engine.js";
 import { fileSource, formatBytes, readAll, readHead, urlSource } from "./loader.js";
 import { createInspector } from "./inspector.js";
 
@@ -30,6 +30,8 @@ const state = {
   run: null, // the generation in progress: { frame, text, ... }
   queue: Promise.resolve(), // file loads, one after another
   reload: null, // loads the current checkpoint again (after the int8 box changes)
+  threads: 1, // threads sharing each large matmul (www/engine.js)
+  threadsNote: "", // why only one, when the page could not start more
 };
 
 // ------------------------------------------------------------------ errors
@@ -94,7 +96,8 @@ function showCard() {
     weights: formatBytes(c.weight_bytes),
     state: formatBytes(c.state_bytes),
     tokenizer: state.tokenizerName,
-    kernels: c.kernels,
+    kernels: state.threads > 1 ? `${c.kernels}, ${state.threads} threads`
+      : `${c.kernels}, 1 thread${state.threadsNote && state.threadsNote !== "one thread asked for" ? ` (${state.threadsNote})` : ""}`,
   };
   for (const [key, value] of Object.entries(fields)) {
     document.querySelector(`#card [data-field="${key}"]`).textContent = String(value);
@@ -482,14 +485,33 @@ function wire() {
   });
 }
 
+// the engine's package (www/pkg or www/pkg-threads), set by main()
+let ModelLoader, fileInfo;
+
 async function main() {
   wire();
   try {
-    const wasm = await init();
+    const engine = await loadEngine();
+    const wasm = engine.wasm;
+    ({ ModelLoader, fileInfo } = engine.pkg);
+    state.threads = engine.threads;
+    state.threadsNote = engine.note;
     // for the benchmark's memory report (tests/bench/run.mjs)
     // for the benchmark (tests/bench/run.mjs): memory, and raw step() speed in this page
     window.llama2Debug = {
       wasmMemoryBytes: () => wasm.memory.buffer.byteLength,
+      threads: () => engine.pkg.threads(),
+      // tests: split even small matrices between the threads (0) or not (65536)
+      setMinParallel: (weights) => engine.pkg.setMinParallel(weights),
+      // tests: one whole generation with the current model; its token ids
+      generate: (prompt, temperature, topp, seed, steps) => {
+        stopGeneration();
+        inspector.invalidate();
+        const m = state.model;
+        m.start(prompt, temperature, topp, seed, steps);
+        while (m.step() !== undefined);
+        return Array.from(m.tokens());
+      },
       inspecting: () => state.model?.inspect,
       // inspect: with the engine recording every step, as when the inspector is open
       rawStepsPerSecond: (steps = 256, inspect = false) => {

@@ -22,7 +22,8 @@ Options:
   -z <string> optional path to custom tokenizer (default tokenizer.bin)
   -m <string> mode: generate|chat, default: generate
   -y <string> (optional) system prompt in chat mode
-  -q <int>    1 = run an fp32 checkpoint as int8 (Q8_0, quantized on load), default 0";
+  -q <int>    1 = run an fp32 checkpoint as int8 (Q8_0, quantized on load), default 0
+  -j <int>    threads sharing each large matmul, default 1 (run.c without OpenMP)";
 
 struct Args {
     checkpoint: String,
@@ -35,6 +36,7 @@ struct Args {
     mode: String,
     system_prompt: Option<String>,
     quantize: bool,
+    threads: usize,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -50,6 +52,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         mode: "generate".into(),
         system_prompt: None,
         quantize: false,
+        threads: 1,
     };
     let mut i = 2;
     while i < argv.len() {
@@ -72,6 +75,12 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
             "-m" => a.mode = value.clone(),
             "-y" => a.system_prompt = Some(value.clone()),
             "-q" => a.quantize = value.parse::<i64>().map_err(|_| num("0 or 1"))? != 0,
+            "-j" => {
+                a.threads = value.parse().map_err(|_| num("a whole number of threads"))?;
+                if !(1..=llama2_wasm::parallel::MAX_HELPERS + 1).contains(&a.threads) {
+                    return Err(format!("-j takes 1 to {} threads", llama2_wasm::parallel::MAX_HELPERS + 1));
+                }
+            }
             _ => return Err(format!("unknown option {flag}")),
         }
         i += 2;
@@ -98,6 +107,8 @@ fn read_stdin(prompt: &str) -> Option<String> {
 }
 
 fn run(a: Args) -> Result<(), String> {
+    #[cfg(not(target_arch = "wasm32"))]
+    llama2_wasm::parallel::start_native(a.threads - 1);
     let mut checkpoint = Checkpoint::from_bytes(&read_file(&a.checkpoint, "checkpoint")?)
         .map_err(|e| format!("{}: {e}", a.checkpoint))?;
     if a.quantize {

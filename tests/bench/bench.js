@@ -2,14 +2,23 @@
 // checkpoint through the real Model class, then time greedy generation the
 // way run.c does (the timer starts after the first token).
 import { urlSource, readAll } from "/www/loader.js";
+import { loadEngine } from "/www/engine.js";
 
 /**
- * options: { pkg: "pkg" | "pkg-scalar", checkpoint: URL, tokenizer: URL, runs, steps, quantize }
- * returns { kernels, weightBytes, runs: [{ tokPerSec, msPerToken, tokens }], wasmBytes }
+ * options: { pkg: "pkg" | "pkg-scalar" | "pkg-threads", threads (pkg-threads: how
+ * many, loaded as the demo page loads it), checkpoint: URL, tokenizer: URL, runs, steps, quantize }
+ * returns { kernels, threads, weightBytes, runs: [{ tokPerSec, msPerToken, tokens }], wasmBytes }
  */
-async function bench({ pkg, checkpoint, tokenizer, runs = 3, steps = 256, quantize = false }) {
-  const wasm = await import(`/www/${pkg}/llama2_wasm.js`);
-  const exports = await wasm.default();
+async function bench({ pkg, threads = 1, checkpoint, tokenizer, runs = 3, steps = 256, quantize = false }) {
+  let wasm, exports;
+  if (pkg === "pkg-threads") {
+    const engine = await loadEngine(threads);
+    if (engine.threads !== threads) throw new Error(`${threads} threads asked for, got ${engine.threads}: ${engine.note}`);
+    ({ pkg: wasm, wasm: exports } = engine);
+  } else {
+    wasm = await import(`/www/${pkg}/llama2_wasm.js`);
+    exports = await wasm.default();
+  }
   const tok = await readAll(await urlSource(tokenizer));
   const source = await urlSource(checkpoint);
   const bytes = await readAll(source);
@@ -35,7 +44,7 @@ async function bench({ pkg, checkpoint, tokenizer, runs = 3, steps = 256, quanti
   }
   const { kernels, weight_bytes: weightBytes } = model.config();
   model.free();
-  return { kernels, weightBytes, runs: results, wasmBytes: exports.memory.buffer.byteLength };
+  return { kernels, threads: wasm.threads(), weightBytes, runs: results, wasmBytes: exports.memory.buffer.byteLength };
 }
 
 /**

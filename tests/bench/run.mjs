@@ -4,9 +4,11 @@
 // For stories260K (real) and random-weight checkpoints of the 15M / 42M /
 // 110M shapes: greedy generation of 256 tokens from an empty prompt, timed as
 // run.c times it (after the first token), several runs each, in
-//   - headless Chromium through the real Model class, SIMD128 build,
+//   - headless Chromium through the real Model class, SIMD128 build, one thread,
+//   - the threaded SIMD128 build (www/pkg-threads) with BENCH_THREADS threads
+//     (default: the machine's cores, up to 4), loaded as the demo page loads it,
 //   - the same page with the scalar build (no +simd128),
-//   - the native CLI (--release, one thread),
+//   - the native CLI (--release), one thread and BENCH_THREADS threads (-j),
 //   - candle's llama2-c model built for wasm32 + SIMD128 (tests/bench/candle;
 //     fp32 shapes without grouped-query attention, which candle's reader lacks),
 // plus the demo page's own live tokens/s against raw step() throughput, the
@@ -14,7 +16,10 @@
 // peak memory with the 110M shape loaded.
 // Prints one table, writes tests/bench/out/results.json.
 //
-// Environment: BENCH_RUNS (default 3), BENCH_MODELS (e.g. "260K,15M"),
+// The demo page parts (page overhead, inspector, memory) run the page as a
+// user gets it: threaded when the machine has more than one core.
+//
+// Environment: BENCH_RUNS (default 3), BENCH_MODELS (e.g. "260K,15M"), BENCH_THREADS,
 // BENCH_PARTS (default "speed,page,inspector,memory").
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -32,6 +37,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const STEPS = 256;
 const PARTS = (process.env.BENCH_PARTS ?? "speed,page,inspector,memory").split(",");
 const CLI = path.join(root, "target/release/llama2");
+const THREADS = Number(process.env.BENCH_THREADS ?? Math.min(os.cpus().length, 4));
 
 const ALL = ["260K", ...Object.keys(SHAPES)];
 const wanted = (process.env.BENCH_MODELS ?? ALL.join(",")).split(",").map((s) => s.trim());
@@ -66,10 +72,11 @@ function machine() {
 }
 
 /** Native CLI: run.c's "achieved tok/s" line, RUNS times. */
-function native(model) {
+function native(model, threads = 1) {
   const runs = [];
   for (let r = 0; r < RUNS; r++) {
-    const args = [model.file, "-z", model.tokenizer, "-t", "0", "-s", "1", "-n", String(STEPS), "-q", model.quantize ? "1" : "0"];
+    const args = [model.file, "-z", model.tokenizer, "-t", "0", "-s", "1", "-n", String(STEPS), "-q", model.quantize ? "1" : "0",
+      "-j", String(threads)];
     const res = spawnSync(CLI, args, {
       encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
     const m = res.stderr.match(/achieved tok\/s: ([\d.]+)/);
@@ -80,13 +87,14 @@ function native(model) {
 }
 
 /** The Model class in a fresh page, for one wasm build. */
-async function browserRun(browser, base, pkg, model) {
+async function browserRun(browser, base, pkg, model, threads = 1) {
   const page = await browser.newPage();
   try {
     await page.goto(`${base}/tests/bench/bench.html`);
     await page.waitForFunction(() => window.benchReady);
     const res = await page.evaluate((o) => window.bench(o),
-      { pkg, checkpoint: url(model.file), tokenizer: url(model.tokenizer), runs: RUNS, steps: STEPS, quantize: !!model.quantize });
+      { pkg, threads, checkpoint: url(model.file), tokenizer: url(model.tokenizer), runs: RUNS, steps: STEPS,
+        quantize: !!model.quantize });
     return { kernels: res.kernels, weightBytes: res.weightBytes, wasmBytes: res.wasmBytes, ...stats(res.runs.map((r) => r.tokPerSec)),
       msPerToken: median(res.runs.map((r) => r.msPerToken)) };
   } finally {
@@ -153,7 +161,7 @@ async function demoPage(browser, base, model) {
       raws.push(await rawSpeed(page));
       speeds.push(await pageSpeed(page));
     }
-    return { page: stats(speeds), raw: stats(raws) };
+    return { page: stats(speeds), raw: stats(raws), threads: await page.evaluate(() => window.llama2Debug.threads()) };
   } finally {
     await page.close();
   }
@@ -257,6 +265,14 @@ async function main() {
       const nat = native(model);
       process.stdout.write(" wasm simd…");
       const simd = await browserRun(browser, server.url, "pkg", model);
+      let natT = null;
+      let simdT = null;
+      if (THREADS > 1) {
+        process.stdout.write(` native ×${THREADS}…`);
+        natT = native(model, THREADS);
+        process.stdout.write(` wasm simd ×${THREADS}…`);
+        simdT = await browserRun(browser, server.url, "pkg-threads", model, THREADS);
+      }
       process.stdout.write(" wasm scalar…");
       const scalar = await browserRun(browser, server.url, "pkg-scalar", model);
       let candle = null;
@@ -265,17 +281,22 @@ async function main() {
         candle = await candleRun(browser, server.url, model);
       }
       const weightBytes = simd.weightBytes;
+      const best = simdT ?? simd;
       rows.push({ model: model.name, key: model.key, quantize: !!model.quantize, weightBytes, native: nat, simd, scalar,
+        nativeThreads: natT, simdThreads: simdT, threads: THREADS,
         candle, simdVsScalar: simd.median / scalar.median, wasmVsNative: simd.median / nat.median,
-        simdVsCandle: candle ? simd.median / candle.median : null, simdGBs: (simd.median * weightBytes) / 1e9 });
+        threadsVsOne: simdT ? simdT.median / simd.median : null,
+        wasmVsNativeThreads: simdT ? simdT.median / natT.median : null,
+        simdVsCandle: candle ? simd.median / candle.median : null, bestVsCandle: candle ? best.median / candle.median : null,
+        simdGBs: (simd.median * weightBytes) / 1e9, bestGBs: (best.median * weightBytes) / 1e9 });
       console.log(" done");
     }
     const pageModel = models.find((m) => m.key === "15M" && !m.quantize) ?? models[0];
     let overhead = null;
     if (PARTS.includes("page")) {
       process.stdout.write(`demo page live tokens/s (${pageModel.name})…`);
-      const { page, raw } = await demoPage(browser, server.url, pageModel);
-      overhead = { model: pageModel.name, page, raw, ratio: page.median / raw.median };
+      const { page, raw, threads } = await demoPage(browser, server.url, pageModel);
+      overhead = { model: pageModel.name, threads, page, raw, ratio: page.median / raw.median };
       console.log(" done");
     }
     const inspector = [];
@@ -295,6 +316,7 @@ async function main() {
     }
 
     console.log(`\nGreedy, 256 tokens from an empty prompt, decode tokens/s: median (min–max) of ${RUNS} runs`);
+    console.log("One thread (the issue's protocol):");
     console.log("| model | weights | native CLI | wasm SIMD (Chromium) | ms/token | wasm scalar | SIMD / scalar | wasm / native | candle wasm | SIMD / candle | SIMD weight stream |");
     console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of rows) {
@@ -302,11 +324,23 @@ async function main() {
       console.log(`| ${r.model} | ${mb(r.weightBytes)} | ${range(r.native)} | ${range(r.simd)} | ${fmt(r.simd.msPerToken, 2)} | ` +
         `${range(r.scalar)} | ${fmt(r.simdVsScalar, 2)}× | ${fmt(r.wasmVsNative, 2)}× | ${candle} | ${fmt(r.simdGBs, 1)} GB/s |`);
     }
+    if (rows.some((r) => r.simdThreads)) {
+      console.log(`\n${THREADS} threads (the demo page's default here; candle has no threads):`);
+      console.log(`| model | native CLI -j ${THREADS} | wasm SIMD ×${THREADS} (Chromium) | ms/token | ×${THREADS} / one thread | wasm / native, both ×${THREADS} | SIMD ×${THREADS} / candle | weight stream |`);
+      console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+      for (const r of rows.filter((r) => r.simdThreads)) {
+        console.log(`| ${r.model} | ${range(r.nativeThreads)} | ${range(r.simdThreads)} | ${fmt(r.simdThreads.msPerToken, 2)} | ` +
+          `${fmt(r.threadsVsOne, 2)}× | ${fmt(r.wasmVsNativeThreads, 2)}× | ${r.candle ? fmt(r.bestVsCandle, 2) + "×" : "–"} | ` +
+          `${fmt(r.bestGBs, 1)} GB/s |`);
+      }
+    }
     for (const q of rows.filter((r) => r.quantize)) {
       const f = rows.find((r) => r.key === q.key && !r.quantize);
-      if (f) console.log(`${q.key}: Q8_0 / fp32 in Chromium ${fmt(q.simd.median / f.simd.median, 2)}×, weight memory ${fmt(q.weightBytes / f.weightBytes, 2)}×`);
+      if (f) console.log(`${q.key}: Q8_0 / fp32 in Chromium ${fmt(q.simd.median / f.simd.median, 2)}×` +
+        (q.simdThreads && f.simdThreads ? ` (×${THREADS} threads: ${fmt(q.simdThreads.median / f.simdThreads.median, 2)}×)` : "") +
+        `, weight memory ${fmt(q.weightBytes / f.weightBytes, 2)}×`);
     }
-    if (overhead) console.log(`\ndemo page (${overhead.model}): live ${range(overhead.page, 1)} tok/s vs raw step() loop in the same ` +
+    if (overhead) console.log(`\ndemo page (${overhead.model}, ${overhead.threads} thread(s)): live ${range(overhead.page, 1)} tok/s vs raw step() loop in the same ` +
       `page ${range(overhead.raw, 1)}: ${fmt(overhead.ratio * 100, 1)}% of raw`);
     if (inspector.length) {
       console.log(`\nInspector closed vs open, tokens/s: median (min–max) of ${RUNS} alternating runs`);
@@ -322,7 +356,7 @@ async function main() {
         `loading it: +${mb(memory.pageBytes)} for a ${mb(memory.fileBytes)} checkpoint + ${mb(memory.kvBytes)} KV cache ` +
         `(budget 1.15 × file + KV = ${mb(memory.budget)}); wasm memory ${mb(memory.wasmBytes)}`);
     }
-    const result = { machine: info, runs: RUNS, steps: STEPS, rows, pageOverhead: overhead, inspector, memory };
+    const result = { machine: info, runs: RUNS, steps: STEPS, threads: THREADS, rows, pageOverhead: overhead, inspector, memory };
     fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(result, null, 2));
     console.log(`\nwritten: ${path.relative(root, path.join(outDir, "results.json"))}`);
   } finally {

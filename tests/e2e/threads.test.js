@@ -1,0 +1,103 @@
+// The threaded build in the demo page: helpers in Web Workers share each
+// large matmul, and the page gives the same tokens as with one thread (and
+// as run.c). Without cross-origin isolation the page falls back to one thread
+// and says why.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { serve, CHROMIUM_OPTIONS } from "../static-server.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const www = path.join(root, "www");
+const golden = fs
+  .readFileSync(path.join(root, "tests/golden/runc_parity.jsonl"), "utf8")
+  .split("\n")
+  .filter((l) => l.trim())
+  .map((l) => JSON.parse(l))
+  .filter((c) => c.kind === "generate" && c.model === "stories260K.bin");
+
+const browser = await chromium.launch(CHROMIUM_OPTIONS);
+const isolated = await serve(www);
+const plain = await serve(www, ["/"], { isolated: false });
+after(async () => {
+  await browser.close();
+  await isolated.close();
+  await plain.close();
+});
+
+/** The demo page at `url`, once its default model is loaded. */
+async function open(url) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e));
+  await page.goto(url);
+  await page.waitForFunction(() => document.querySelector('#card [data-field="dim"]').textContent !== "–", null,
+    { timeout: 30_000 });
+  return { page, errors, kernels: () => page.locator('#card [data-field="kernels"]').textContent() };
+}
+
+/** Tokens of a generation through the page's Model, as run.c prints them. */
+const generateIn = (page, c) =>
+  page.evaluate((c) => window.llama2Debug.generate(c.prompt, c.temperature, c.topp, c.seed, c.steps), c);
+
+test("two threads: the card says so and every stories260K golden comes out token for token", async () => {
+  const { page, errors, kernels } = await open(`${isolated.url}/?threads=2`);
+  assert.equal(await kernels(), "simd128, 2 threads");
+  assert.equal(await page.evaluate(() => window.llama2Debug.threads()), 2);
+  // split even the 64 x 64 matrices, so every matmul goes through the helper
+  await page.evaluate(() => window.llama2Debug.setMinParallel(0));
+  assert.ok(golden.length >= 4);
+  for (const c of golden) {
+    assert.deepEqual(await generateIn(page, c), c.tokens, `t=${c.temperature} p=${c.topp} seed=${c.seed}`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a 15M-shaped model gives the same tokens with 1 and 2 threads", async () => {
+  const run = async (threads) => {
+    const { page, errors } = await open(`${isolated.url}/?threads=${threads}`);
+    // random weights of the stories15M shape, 61 MB, made in the page and dropped
+    await page.evaluate(() => {
+      const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [288, 768, 6, 6, 6, 32000, 256];
+      const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hidden) + dim + seqLen * (dim / heads);
+      const weights = new Float32Array(floats);
+      let s = 777;
+      for (let i = 0; i < floats; i++) {
+        s = (s * 1103515245 + 12345) >>> 0;
+        weights[i] = (s / 2 ** 32 - 0.5) * 0.1;
+      }
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Int32Array([dim, hidden, layers, heads, kvHeads, vocab, seqLen]), weights], "r15M.bin"));
+      document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "r15M.bin",
+      null, { timeout: 60_000 });
+    const tokens = await generateIn(page, { prompt: "Once upon a time", temperature: 1, topp: 0.9, seed: 5, steps: 96 });
+    const threadsUsed = await page.evaluate(() => window.llama2Debug.threads());
+    assert.deepEqual(errors, []);
+    await page.close();
+    return { tokens, threadsUsed };
+  };
+  const one = await run(1);
+  const two = await run(2);
+  assert.equal(one.threadsUsed, 1);
+  assert.equal(two.threadsUsed, 2);
+  assert.equal(one.tokens.length, 97); // BOS and 96 steps
+  assert.deepEqual(two.tokens, one.tokens);
+});
+
+test("served without COOP/COEP the page runs on one thread, says why, and still matches run.c", async () => {
+  const { page, errors, kernels } = await open(`${plain.url}/`);
+  assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), false);
+  assert.match(await kernels(), /^simd128, 1 thread \(the page is not cross-origin isolated/);
+  assert.equal(await page.evaluate(() => window.llama2Debug.threads()), 1);
+  const c = golden.find((c) => c.temperature === 0);
+  assert.deepEqual(await generateIn(page, c), c.tokens);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
