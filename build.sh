@@ -55,11 +55,12 @@ setup_rust() {
 # rust-src, installed once (~20 s). Without it the page runs single-threaded.
 NIGHTLY=nightly-2026-05-20
 setup_nightly() {
-    if rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src'; then
+    if rustup component list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -q '^rust-src' &&
+        rustup target list --toolchain "$NIGHTLY" --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
         return
     fi
     say "installing Rust $NIGHTLY with rust-src (for the threaded wasm build, once)"
-    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src \
+    rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src --target wasm32-unknown-unknown \
         || say "could not install $NIGHTLY: the demo will run single-threaded"
 }
 
