@@ -45,32 +45,44 @@ const SPINS_BEFORE_SLEEP: u32 = 1 << 18;
 type Job = &'static (dyn Fn(usize, usize) + Sync);
 
 struct Pool {
-    joined: AtomicUsize,  // helpers inside helper_loop
+    joined: AtomicU32,    // bit i: helper i is inside helper_loop (each index once)
     helpers: AtomicUsize, // helpers that take parts (0 = run everything inline)
     // (jobs published << 8) | parts of the current job: one word, so a helper
     // learns from one load whether the new job has a part for it
     epoch: AtomicU32,
-    pending: AtomicUsize, // helpers still working on the current job
+    done: AtomicU32,      // bit i: helper i has finished its part of the current job
+    failed: AtomicU32,    // bit i: helper i died (a trap in its Worker, a panic natively)
     sleepers: AtomicU32,  // helpers waiting for `epoch` to move
     busy: AtomicBool,     // a job is in flight (jobs do not nest)
     job: UnsafeCell<Option<Job>>,
 }
 
 // Safety: `job` is written only by the thread that owns `busy`, before the
-// Release bump of `epoch`, and read only by helpers that have a part in that
-// job, after their Acquire load of the new epoch and before they decrement
-// `pending`; the writer waits for `pending == 0` before it writes again.
+// Release store of a new `epoch`, and read only by helpers that have a part
+// in that job (distinct indices: `joined` refuses a second claim), after
+// their Acquire load of the new epoch and before they set their `done` bit;
+// the writer waits for every part (done, or redone for a dead helper) before
+// it clears or replaces the job.
 unsafe impl Sync for Pool {}
 
 static POOL: Pool = Pool {
-    joined: AtomicUsize::new(0),
+    joined: AtomicU32::new(0),
     helpers: AtomicUsize::new(0),
     epoch: AtomicU32::new(0),
-    pending: AtomicUsize::new(0),
+    done: AtomicU32::new(0),
+    failed: AtomicU32::new(0),
     sleepers: AtomicU32::new(0),
     busy: AtomicBool::new(false),
     job: UnsafeCell::new(None),
 };
+
+/// Parts computed by helpers so far (tests check that threads did the work).
+static HELPER_PARTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Bits 1..=helpers.
+fn helper_bits(helpers: usize) -> u32 {
+    ((1u32 << (helpers + 1)) - 1) & !1
+}
 
 /// Threads that work on each large matmul, the caller included.
 pub fn threads() -> usize {
@@ -79,26 +91,52 @@ pub fn threads() -> usize {
 
 /// Helpers that have entered [`helper_loop`] so far.
 pub fn joined() -> usize {
-    POOL.joined.load(Acquire)
+    POOL.joined.load(Acquire).count_ones() as usize
 }
 
-/// Start handing parts to the first `helpers` joined helpers (0 turns
-/// threading off). Call it from the thread that runs the model, once the
-/// helpers have joined; it is refused while fewer have.
+/// Parts of jobs that helpers have computed since the start.
+pub fn helper_parts() -> usize {
+    HELPER_PARTS.load(Relaxed)
+}
+
+/// Start handing parts to helpers 1..=`helpers` (0 turns threading off).
+/// Call it from the thread that runs the model, once those helpers have
+/// joined; it is refused while any of them has not, or after one died.
 pub fn enable(helpers: usize) -> Result<usize, String> {
-    let joined = joined();
-    if helpers > joined {
-        return Err(format!("{helpers} helper threads asked for, but only {joined} have started"));
+    if helpers > MAX_HELPERS {
+        return Err(format!("{helpers} helper threads asked for; at most {MAX_HELPERS}"));
     }
-    POOL.helpers.store(helpers.min(MAX_HELPERS), Release);
+    let want = helper_bits(helpers);
+    if POOL.failed.load(Acquire) & want != 0 {
+        return Err("a helper thread has died; threads stay off".into());
+    }
+    if POOL.joined.load(Acquire) & want != want {
+        return Err(format!("{helpers} helper threads asked for, but only {} have started", joined()));
+    }
+    POOL.helpers.store(helpers, Release);
     Ok(threads())
 }
 
-/// A helper thread's life: take part `index` (1-based) of every job, forever.
-/// Helpers must be started with distinct indices 1, 2, ...
-pub fn helper_loop(index: usize) -> ! {
+/// Helper `index` died outside the pool's view (its Worker caught a trap):
+/// the caller of [`run`] computes its part instead, and threading stops.
+pub fn helper_failed(index: usize) {
+    if (1..=MAX_HELPERS).contains(&index) {
+        POOL.failed.fetch_or(1 << index, AcqRel);
+    }
+}
+
+/// A helper thread's life: take part `index` (1..=MAX_HELPERS) of every job.
+/// Returns only to refuse an index that is out of range or already taken,
+/// or after its part panicked (natively; the caller then redoes it).
+pub fn helper_loop(index: usize) -> String {
+    if !(1..=MAX_HELPERS).contains(&index) {
+        return format!("helper index {index} must be 1 to {MAX_HELPERS}");
+    }
+    let bit = 1u32 << index;
     let mut seen = POOL.epoch.load(Acquire);
-    POOL.joined.fetch_add(1, AcqRel);
+    if POOL.joined.fetch_or(bit, AcqRel) & bit != 0 {
+        return format!("helper index {index} is already taken");
+    }
     loop {
         let mut spins = 0u32;
         loop {
@@ -122,44 +160,82 @@ pub fn helper_loop(index: usize) -> ! {
         let parts = (seen & 0xff) as usize;
         if index < parts {
             // Safety: see `impl Sync for Pool`: this helper has a part, so
-            // the job stays set until it decrements `pending`.
+            // the job stays set until its `done` bit is set.
             if let Some(f) = unsafe { *POOL.job.get() } {
-                f(index, parts);
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(index, parts)));
+                if ran.is_err() {
+                    POOL.failed.fetch_or(bit, AcqRel);
+                    return format!("helper {index} panicked");
+                }
             }
-            POOL.pending.fetch_sub(1, AcqRel);
+            HELPER_PARTS.fetch_add(1, Relaxed);
+            POOL.done.fetch_or(bit, Release);
         }
     }
 }
 
 /// Run `f(part, parts)` for every part, `parts` = [`threads`]; part 0 on this
 /// thread. Falls back to `f(0, 1)` when threading is off or a job is already
-/// in flight (a nested call).
+/// in flight (a nested call, or another thread natively).
 pub fn run(f: &(dyn Fn(usize, usize) + Sync)) {
     let helpers = POOL.helpers.load(Acquire);
     if helpers == 0 || POOL.busy.swap(true, Acquire) {
         return f(0, 1);
     }
+    let parts = helpers + 1;
     // Safety: the 'static is a lie told only for the time this function
-    // waits: no helper touches the job after `pending` reaches zero.
+    // waits: `Finish` (also when f panics natively) waits for every part
+    // before it clears the job.
     let job: Job = unsafe { std::mem::transmute::<&(dyn Fn(usize, usize) + Sync), Job>(f) };
     unsafe { *POOL.job.get() = Some(job) };
-    POOL.pending.store(helpers, Release);
-    let next = (POOL.epoch.load(Relaxed) & !0xff).wrapping_add(0x100) | (helpers as u32 + 1);
+    POOL.done.store(0, Relaxed);
+    let next = (POOL.epoch.load(Relaxed) & !0xff).wrapping_add(0x100) | parts as u32;
     POOL.epoch.store(next, SeqCst);
     if POOL.sleepers.load(SeqCst) > 0 {
         wake_all(&POOL.epoch);
     }
-    f(0, helpers + 1);
-    let mut spins = 0u32;
-    while POOL.pending.load(Acquire) != 0 {
-        spins = spins.wrapping_add(1);
-        if spins % 1024 == 0 {
-            give_way(); // natively, more threads than cores: let a helper run
+    let finish = Finish { f, parts };
+    f(0, parts);
+    drop(finish);
+}
+
+/// The end of a job: wait until every helper's part is done, computing the
+/// part of any helper that died here instead (then threading stops), and
+/// release the job.
+struct Finish<'a> {
+    f: &'a (dyn Fn(usize, usize) + Sync),
+    parts: usize,
+}
+
+impl Drop for Finish<'_> {
+    fn drop(&mut self) {
+        let all = helper_bits(self.parts - 1);
+        let mut redone = 0u32;
+        let mut spins = 0u32;
+        loop {
+            let finished = POOL.done.load(Acquire) | redone;
+            if finished & all == all {
+                break;
+            }
+            let dead = POOL.failed.load(Acquire) & all & !finished;
+            if dead != 0 {
+                POOL.helpers.store(0, Release); // no more jobs for a pool with a dead helper
+                for i in (1..self.parts).filter(|i| dead & (1 << i) != 0) {
+                    (self.f)(i, self.parts);
+                    redone |= 1 << i;
+                }
+                continue;
+            }
+            spins = spins.wrapping_add(1);
+            if spins % 1024 == 0 {
+                give_way(); // natively, more threads than cores: let a helper run
+            }
+            std::hint::spin_loop();
         }
-        std::hint::spin_loop();
+        // Safety: every part is finished; no helper reads the job any more.
+        unsafe { *POOL.job.get() = None };
+        POOL.busy.store(false, Release);
     }
-    unsafe { *POOL.job.get() = None };
-    POOL.busy.store(false, Release);
 }
 
 /// The rows of part `part` when `rows` rows are split into `parts` parts:

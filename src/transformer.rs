@@ -4,7 +4,7 @@ use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Matrix, Wei
 use crate::error::{Error, Result};
 use crate::inspect::{lap, snapshot, Phase, Probe, Stage};
 use crate::parallel;
-use crate::kernels::{attention_mix, attention_scores, matmul, matmul_q8, quantize, rmsnorm, softmax, swiglu};
+use crate::kernels::{attention_mix, attention_scores, matmul_q8, matmul_rows, quantize, rmsnorm, softmax, swiglu};
 
 /// An activation vector quantized for Q8_0 matmuls (runq.c's `QuantizedTensor`).
 #[derive(Debug, Clone, Default)]
@@ -31,7 +31,8 @@ fn mm(xout: &mut [f32], x: &[f32], xq: &QuantizedInput, w: &Matrix, layer: usize
     match w {
         Matrix::F32(w) => {
             let w = &w[layer * d * n..][..d * n]; // (d, n)
-            parallel::for_rows(xout, d * n, &|rows, out| matmul(out, x, &w[rows.start * n..rows.end * n]));
+            // the kernel is chosen by the whole matrix's size, so every split gives the same bits
+            parallel::for_rows(xout, d * n, &|rows, out| matmul_rows(out, x, &w[rows.start * n..rows.end * n], d * n));
         }
         &Matrix::Q8 { ref q, ref s, group_size: gs } => {
             let (wq, ws) = (&q[layer * d * n..][..d * n], &s[layer * d * n / gs..][..d * n / gs]);

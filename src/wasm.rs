@@ -495,7 +495,7 @@ pub fn file_info(head: &Uint8Array, size: f64) -> Result<JsValue, JsError> {
 // ---------------------------------------------------------------- threads
 // The threaded build (www/pkg-threads: shared memory, built by build.sh with
 // nightly Rust) runs each large matmul on the page's thread plus helper Web
-// Workers; see `parallel` and www/threads.js. The single-threaded build has
+// Workers; see `parallel` and www/engine.js. The single-threaded build has
 // the same functions, so the page needs no second code path.
 
 /// Whether this build was compiled with shared memory and can take helpers.
@@ -510,7 +510,7 @@ pub fn threads() -> usize {
     crate::parallel::threads()
 }
 
-/// Helpers that have entered their loop (www/threads.js waits for all).
+/// Helpers that have entered their loop (www/engine.js waits for all).
 #[wasm_bindgen(js_name = threadsJoined)]
 pub fn threads_joined() -> usize {
     crate::parallel::joined()
@@ -532,15 +532,28 @@ pub fn set_min_parallel(weights: f64) -> Result<(), JsError> {
 }
 
 /// A helper Worker's whole life: take part `index` (1, 2, ...) of every
-/// matmul. Never returns in the threaded build; an error in the other.
+/// matmul. Never returns in the threaded build unless the index is out of
+/// range or taken (an error); an error in the single-threaded build.
 #[wasm_bindgen(js_name = threadHelper)]
 pub fn thread_helper(index: f64) -> Result<(), JsError> {
     let index = index_from_js(index, "helper index")?;
     if !threads_supported() {
         return Err(JsError::new("this wasm build has no threads (use www/pkg-threads)"));
     }
-    if index == 0 || index > crate::parallel::MAX_HELPERS {
-        return Err(JsError::new(&format!("helper index {index} must be 1 to {}", crate::parallel::MAX_HELPERS)));
+    Err(JsError::new(&crate::parallel::helper_loop(index)))
+}
+
+/// A helper Worker caught a trap inside `threadHelper`: its parts are
+/// computed by the page's thread from now on (threading stops, nothing hangs).
+#[wasm_bindgen(js_name = threadHelperFailed)]
+pub fn thread_helper_failed(index: f64) {
+    if let Ok(index) = index_from_js(index, "helper index") {
+        crate::parallel::helper_failed(index);
     }
-    crate::parallel::helper_loop(index)
+}
+
+/// Parts of matmuls computed by helpers so far (tests: the threads did work).
+#[wasm_bindgen(js_name = helperParts)]
+pub fn helper_parts() -> f64 {
+    crate::parallel::helper_parts() as f64
 }

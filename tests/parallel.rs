@@ -48,17 +48,35 @@ fn parts_cover_every_row_once() {
 fn rows_are_split_across_threads() {
     with_threads(2, || {
         let threads = Mutex::new(HashSet::new());
-        let mut out = vec![0.0f32; 1000];
+        let before = parallel::helper_parts();
+        // 1001 rows: the last part is not a multiple of 4
+        let mut out = vec![0.0f32; 1001];
         parallel::for_rows(&mut out, usize::MAX, &|rows, mine| {
             threads.lock().unwrap().insert(std::thread::current().id());
             for (o, r) in mine.iter_mut().zip(rows) {
                 *o += r as f32 + 1.0;
             }
         });
-        let want: Vec<f32> = (0..1000).map(|r| r as f32 + 1.0).collect();
+        let want: Vec<f32> = (0..1001).map(|r| r as f32 + 1.0).collect();
         assert_eq!(out, want, "every row written exactly once");
         assert_eq!(threads.lock().unwrap().len(), 3, "three threads took a part each");
+        assert_eq!(parallel::helper_parts() - before, 2);
     });
+}
+
+#[test]
+fn a_helper_index_is_taken_once() {
+    with_threads(1, || {
+        assert!(parallel::helper_loop(1).contains("already taken"));
+        assert!(parallel::helper_loop(0).contains("must be 1 to"));
+        assert!(parallel::helper_loop(parallel::MAX_HELPERS + 1).contains("must be 1 to"));
+        // and the pool still works with its real helper 1
+        let mut out = vec![0.0f32; 8];
+        parallel::for_rows(&mut out, usize::MAX, &|rows, mine| mine.iter_mut().zip(rows).for_each(|(o, r)| *o = r as f32));
+        assert_eq!(out, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+    });
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    assert!(parallel::enable(parallel::MAX_HELPERS).unwrap_err().contains("have started"));
 }
 
 #[test]

@@ -51,24 +51,35 @@ async function loadThreaded(threads) {
   const module = await WebAssembly.compileStreaming(fetch(url));
   const wasm = await pkg.default({ module_or_path: module });
   const helpers = threads - 1;
-  await Promise.all(Array.from({ length: helpers }, (_, i) => startHelper(module, wasm.memory, i + 1)));
-  // a helper posts "ready" just before entering its loop: wait until all are in it
-  const deadline = performance.now() + 10_000;
-  while (pkg.threadsJoined() < helpers) {
-    if (performance.now() > deadline) throw new Error(`only ${pkg.threadsJoined()} of ${helpers} helpers started`);
-    await new Promise((r) => setTimeout(r, 1));
+  const workers = [];
+  try {
+    await Promise.all(Array.from({ length: helpers }, (_, i) => startHelper(module, wasm.memory, i + 1, workers)));
+    // a helper posts "ready" just before entering its loop: wait until all are in it
+    const deadline = performance.now() + 10_000;
+    while (pkg.threadsJoined() < helpers) {
+      if (performance.now() > deadline) throw new Error(`only ${pkg.threadsJoined()} of ${helpers} helpers started`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return { pkg, wasm, threads: pkg.enableThreads(helpers), note: "" };
+  } catch (e) {
+    // the single-threaded build takes over: let go of these Workers and the shared memory they hold
+    for (const w of workers) w.terminate();
+    throw e;
   }
-  return { pkg, wasm, threads: pkg.enableThreads(helpers), note: "" };
 }
 
-function startHelper(module, memory, index) {
+function startHelper(module, memory, index, workers) {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("./thread-helper.js", import.meta.url), { type: "module", name: `llama2 helper ${index}` });
+    workers.push(worker);
     const timer = setTimeout(() => reject(new Error(`helper ${index} did not start in 10 s`)), 10_000);
     worker.onmessage = ({ data }) => {
       clearTimeout(timer);
       if (data.ready) resolve(worker);
-      else reject(new Error(data.error));
+      else if (data.error) {
+        reject(new Error(data.error)); // (ignored once started: the pool carries on without it)
+        console.warn(`llama2-wasm: ${data.error}`);
+      }
     };
     worker.onerror = (e) => {
       clearTimeout(timer);

@@ -503,6 +503,23 @@ async function main() {
       threads: () => engine.pkg.threads(),
       // tests: split even small matrices between the threads (0) or not (65536)
       setMinParallel: (weights) => engine.pkg.setMinParallel(weights),
+      helperParts: () => engine.pkg.helperParts(),
+      // tests: a hash of every logit (their bits) of a greedy run of `steps`
+      logitsHash: (prompt, steps) => {
+        stopGeneration();
+        inspector.invalidate();
+        const m = state.model;
+        m.inspect = true; // logits() needs the record; recording changes no number
+        m.start(prompt, 0, 0.9, 1, steps);
+        let h = 2166136261;
+        let n = 0;
+        while (m.step() !== undefined) {
+          for (const bits of new Uint32Array(m.logits().buffer)) h = Math.imul(h ^ bits, 16777619) >>> 0;
+          n++;
+        }
+        m.inspect = inspector.open;
+        return { hash: h, steps: n };
+      },
       // tests: one whole generation with the current model; its token ids
       generate: (prompt, temperature, topp, seed, steps) => {
         stopGeneration();

@@ -12,10 +12,10 @@ pub mod scalar;
 pub mod simd128;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-pub use simd128::{attention_mix, attention_scores, matmul, matmul_q8, quantize, rmsnorm, softmax, swiglu};
+pub use simd128::{attention_mix, attention_scores, matmul, matmul_q8, matmul_rows, quantize, rmsnorm, softmax, swiglu};
 
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-pub use scalar::{attention_mix, attention_scores, matmul, matmul_q8, quantize, rmsnorm, softmax, swiglu};
+pub use scalar::{attention_mix, attention_scores, matmul, matmul_q8, matmul_rows, quantize, rmsnorm, softmax, swiglu};
 
 /// Which kernels this build runs, for display and benchmarks.
 pub const KERNELS: &str = if cfg!(all(target_arch = "wasm32", target_feature = "simd128")) {

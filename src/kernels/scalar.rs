@@ -14,6 +14,12 @@ pub fn matmul(xout: &mut [f32], x: &[f32], w: &[f32]) {
     }
 }
 
+/// `matmul` over some rows of a larger matrix (`whole` floats). The scalar
+/// kernel is the same for any size; the SIMD one chooses by `whole`.
+pub fn matmul_rows(xout: &mut [f32], x: &[f32], w: &[f32], _whole: usize) {
+    matmul(xout, x, w)
+}
+
 /// a (n,) . b (n,)
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths differ");

@@ -55,10 +55,17 @@ const SMALL_MATRIX: usize = 64 * 1024;
 
 /// W (d, n) @ x (n,) -> xout (d,)
 pub fn matmul(xout: &mut [f32], x: &[f32], w: &[f32]) {
+    matmul_rows(xout, x, w, w.len())
+}
+
+/// `matmul` over some rows of a matrix of `whole` floats: the kernel (and so
+/// the order of summation) is chosen by the whole matrix's size, so a matrix
+/// split between threads gives the same bits as in one piece.
+pub fn matmul_rows(xout: &mut [f32], x: &[f32], w: &[f32], whole: usize) {
     let n = x.len();
     let d = xout.len();
     assert_eq!(w.len(), d * n, "matmul: W must be (d, n)");
-    if w.len() < SMALL_MATRIX {
+    if whole < SMALL_MATRIX {
         matmul_two_rows(xout, x, w);
     } else {
         for (out, row) in xout.iter_mut().zip(w.chunks_exact(n)) {

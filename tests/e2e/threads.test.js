@@ -46,6 +46,7 @@ const generateIn = (page, c) =>
 
 test("two threads: the card says so and every stories260K golden comes out token for token", async () => {
   const { page, errors, kernels } = await open(`${isolated.url}/?threads=2`);
+  const partsBefore = await page.evaluate(() => window.llama2Debug.helperParts());
   assert.equal(await kernels(), "simd128, 2 threads");
   assert.equal(await page.evaluate(() => window.llama2Debug.threads()), 2);
   // split even the 64 x 64 matrices, so every matmul goes through the helper
@@ -54,14 +55,16 @@ test("two threads: the card says so and every stories260K golden comes out token
   for (const c of golden) {
     assert.deepEqual(await generateIn(page, c), c.tokens, `t=${c.temperature} p=${c.topp} seed=${c.seed}`);
   }
+  assert.ok((await page.evaluate(() => window.llama2Debug.helperParts())) - partsBefore > 1000, "the helper took parts");
   assert.deepEqual(errors, []);
   await page.close();
 });
 
-test("a 15M-shaped model gives the same tokens with 1 and 2 threads", async () => {
+test("a 15M-shaped model, fp32 and Q8_0: every logit bit-identical with 1 and 2 threads, and the helper does work", async () => {
   const run = async (threads) => {
     const { page, errors } = await open(`${isolated.url}/?threads=${threads}`);
     // random weights of the stories15M shape, 61 MB, made in the page and dropped
+    // (288 x 288 matrices: one kernel whole, another if each half chose its own)
     await page.evaluate(() => {
       const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [288, 768, 6, 6, 6, 32000, 256];
       const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hidden) + dim + seqLen * (dim / heads);
@@ -77,18 +80,37 @@ test("a 15M-shaped model gives the same tokens with 1 and 2 threads", async () =
     });
     await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "r15M.bin",
       null, { timeout: 60_000 });
-    const tokens = await generateIn(page, { prompt: "Once upon a time", temperature: 1, topp: 0.9, seed: 5, steps: 96 });
+    await page.click("#stop-button").catch(() => {});
+    const partsBefore = await page.evaluate(() => window.llama2Debug.helperParts());
+    const tokens = await generateIn(page, { prompt: "Once upon a time", temperature: 1, topp: 0.9, seed: 5, steps: 64 });
+    const fp32 = await page.evaluate(() => window.llama2Debug.logitsHash("Once upon a time", 24));
+    const helperParts = (await page.evaluate(() => window.llama2Debug.helperParts())) - partsBefore;
+    // the int8 box reloads the model quantized on load
+    await page.check("#quantize");
+    await page.waitForFunction(() => /quantized on load/.test(document.querySelector('#card [data-field="format"]').textContent),
+      null, { timeout: 60_000 });
+    await page.click("#stop-button").catch(() => {});
+    const q8 = await page.evaluate(() => window.llama2Debug.logitsHash("Once upon a time", 24));
+    const q8Tokens = await generateIn(page, { prompt: "Once upon a time", temperature: 1, topp: 0.9, seed: 5, steps: 64 });
     const threadsUsed = await page.evaluate(() => window.llama2Debug.threads());
     assert.deepEqual(errors, []);
     await page.close();
-    return { tokens, threadsUsed };
+    return { tokens, fp32, q8, q8Tokens, helperParts, threadsUsed };
   };
   const one = await run(1);
   const two = await run(2);
   assert.equal(one.threadsUsed, 1);
   assert.equal(two.threadsUsed, 2);
-  assert.equal(one.tokens.length, 97); // BOS and 96 steps
+  assert.equal(one.helperParts, 0);
+  // 6 layers x 7 matmuls + the classifier, per position, all above the split threshold
+  assert.ok(two.helperParts >= 24 * 43, `the helper computed ${two.helperParts} parts`);
+  assert.ok(one.fp32.steps >= 23, `${one.fp32.steps} steps hashed`);
+  assert.equal(two.fp32.hash, one.fp32.hash, "fp32 logits differ between 1 and 2 threads");
+  assert.equal(two.q8.hash, one.q8.hash, "Q8_0 logits differ between 1 and 2 threads");
+  assert.notEqual(one.q8.hash, one.fp32.hash);
+  assert.equal(one.tokens.length, 65); // BOS and 64 steps
   assert.deepEqual(two.tokens, one.tokens);
+  assert.deepEqual(two.q8Tokens, one.q8Tokens);
 });
 
 test("served without COOP/COEP the page runs on one thread, says why, and still matches run.c", async () => {
