@@ -69,3 +69,39 @@ export async function openPage(www, viewport) {
   await page.goto(server.url + "/");
   return { server, browser, page, pageErrors };
 }
+
+/** run.c's recorded cases (tests/golden/runc_parity.jsonl, copied by build.sh). */
+export function goldenCases(root) {
+  return fs
+    .readFileSync(path.join(root, "tests/golden/runc_parity.jsonl"), "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
+}
+
+/**
+ * Make a random-weight checkpoint of the stories15M shape (61 MB) inside the
+ * page and drop it there as `name`, as a person dropping a file would;
+ * resolves once the page's card shows it.
+ */
+export async function dropRandom15M(page, name, seed) {
+  await page.evaluate(
+    ([name, seed]) => {
+      const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [288, 768, 6, 6, 6, 32000, 256];
+      const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hidden) + dim + seqLen * (dim / heads);
+      const weights = new Float32Array(floats);
+      let s = seed;
+      for (let i = 0; i < floats; i++) {
+        s = (s * 1103515245 + 12345) >>> 0;
+        weights[i] = (s / 2 ** 32 - 0.5) * 0.1;
+      }
+      const header = new Int32Array([dim, hidden, layers, heads, kvHeads, vocab, seqLen]);
+      const dt = new DataTransfer();
+      dt.items.add(new File([header, weights], name));
+      document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
+    },
+    [name, seed],
+  );
+  await page.waitForFunction((n) => document.querySelector('#card [data-field="name"]').textContent === n, name,
+    { timeout: 60_000 });
+}

@@ -498,6 +498,13 @@ async function main() {
     state.threadsNote = engine.note;
     // for the benchmark's memory report (tests/bench/run.mjs)
     // for the benchmark (tests/bench/run.mjs): memory, and raw step() speed in this page
+    // the debug hooks below drive the model directly: stop the page's run
+    // first (its text will no longer match the KV cache)
+    const takeModel = () => {
+      stopGeneration();
+      inspector.invalidate();
+      return state.model;
+    };
     window.llama2Debug = {
       wasmMemoryBytes: () => wasm.memory.buffer.byteLength,
       threads: () => engine.pkg.threads(),
@@ -506,9 +513,7 @@ async function main() {
       helperParts: () => engine.pkg.helperParts(),
       // tests: a hash of every logit (their bits) of a greedy run of `steps`
       logitsHash: (prompt, steps) => {
-        stopGeneration();
-        inspector.invalidate();
-        const m = state.model;
+        const m = takeModel();
         m.inspect = true; // logits() needs the record; recording changes no number
         m.start(prompt, 0, 0.9, 1, steps);
         let h = 2166136261;
@@ -522,9 +527,7 @@ async function main() {
       },
       // tests: one whole generation with the current model; its token ids
       generate: (prompt, temperature, topp, seed, steps) => {
-        stopGeneration();
-        inspector.invalidate();
-        const m = state.model;
+        const m = takeModel();
         m.start(prompt, temperature, topp, seed, steps);
         while (m.step() !== undefined);
         return Array.from(m.tokens());
@@ -532,9 +535,7 @@ async function main() {
       inspecting: () => state.model?.inspect,
       // inspect: with the engine recording every step, as when the inspector is open
       rawStepsPerSecond: (steps = 256, inspect = false) => {
-        stopGeneration();
-        inspector.invalidate(); // the page's text no longer matches the KV cache
-        const m = state.model;
+        const m = takeModel();
         m.inspect = inspect;
         m.start("", 0, 0.9, 1, steps);
         m.step(); // timed from the first token on, as run.c and the page do

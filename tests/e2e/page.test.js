@@ -9,18 +9,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { openPage } from "../static-server.mjs";
+import { dropRandom15M, goldenCases, openPage } from "../static-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const www = path.join(root, "www");
 const out = path.join(here, "out");
 
-const golden = fs
-  .readFileSync(path.join(root, "tests/golden/runc_parity.jsonl"), "utf8")
-  .split("\n")
-  .filter((l) => l.trim())
-  .map((l) => JSON.parse(l));
+const golden = goldenCases(root);
 const goldenCase = (model, prompt, temperature) =>
   golden.find((c) => c.kind === "generate" && c.model === model && c.prompt === prompt && c.temperature === temperature);
 
@@ -157,23 +153,7 @@ test("int8: a Q8_0 file runs as runq.c does, and the int8 box quantizes fp32 fil
 
 test("a 32000-vocab checkpoint alone uses tokenizer.bin; Stop is immediate and the page stays responsive", async () => {
   // a random-weight checkpoint of the stories15M shape (61 MB), made in the page
-  await page.evaluate(() => {
-    const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [288, 768, 6, 6, 6, 32000, 256];
-    const head = dim / heads;
-    const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hidden) + dim + seqLen * head;
-    const weights = new Float32Array(floats);
-    let s = 12345;
-    for (let i = 0; i < floats; i++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      weights[i] = (s / 2 ** 32 - 0.5) * 0.1;
-    }
-    const header = new Int32Array([dim, hidden, layers, heads, kvHeads, vocab, seqLen]);
-    const dt = new DataTransfer();
-    dt.items.add(new File([header, weights], "random15M.bin"));
-    document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
-  });
-  await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "random15M.bin",
-    null, { timeout: 60_000 });
+  await dropRandom15M(page, "random15M.bin", 12345);
   assert.equal(await card("tokenizer"), "tokenizer.bin");
   assert.equal(await card("vocab_size"), "32,000");
 

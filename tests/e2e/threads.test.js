@@ -4,20 +4,15 @@
 // and says why.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { serve, CHROMIUM_OPTIONS } from "../static-server.mjs";
+import { serve, CHROMIUM_OPTIONS, dropRandom15M, goldenCases } from "../static-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const www = path.join(root, "www");
-const golden = fs
-  .readFileSync(path.join(root, "tests/golden/runc_parity.jsonl"), "utf8")
-  .split("\n")
-  .filter((l) => l.trim())
-  .map((l) => JSON.parse(l))
+const golden = goldenCases(root)
   .filter((c) => c.kind === "generate" && c.model === "stories260K.bin");
 
 const browser = await chromium.launch(CHROMIUM_OPTIONS);
@@ -63,23 +58,9 @@ test("two threads: the card says so and every stories260K golden comes out token
 test("a 15M-shaped model, fp32 and Q8_0: every logit bit-identical with 1 and 2 threads, and the helper does work", async () => {
   const run = async (threads) => {
     const { page, errors } = await open(`${isolated.url}/?threads=${threads}`);
-    // random weights of the stories15M shape, 61 MB, made in the page and dropped
+    // random weights of the stories15M shape, made in the page and dropped
     // (288 x 288 matrices: one kernel whole, another if each half chose its own)
-    await page.evaluate(() => {
-      const [dim, hidden, layers, heads, kvHeads, vocab, seqLen] = [288, 768, 6, 6, 6, 32000, 256];
-      const floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hidden) + dim + seqLen * (dim / heads);
-      const weights = new Float32Array(floats);
-      let s = 777;
-      for (let i = 0; i < floats; i++) {
-        s = (s * 1103515245 + 12345) >>> 0;
-        weights[i] = (s / 2 ** 32 - 0.5) * 0.1;
-      }
-      const dt = new DataTransfer();
-      dt.items.add(new File([new Int32Array([dim, hidden, layers, heads, kvHeads, vocab, seqLen]), weights], "r15M.bin"));
-      document.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));
-    });
-    await page.waitForFunction(() => document.querySelector('#card [data-field="name"]').textContent === "r15M.bin",
-      null, { timeout: 60_000 });
+    await dropRandom15M(page, "r15M.bin", 777);
     await page.click("#stop-button").catch(() => {});
     const partsBefore = await page.evaluate(() => window.llama2Debug.helperParts());
     const tokens = await generateIn(page, { prompt: "Once upon a time", temperature: 1, topp: 0.9, seed: 5, steps: 64 });
