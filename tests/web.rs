@@ -159,12 +159,15 @@ fn simd_kernels_agree_with_scalar() {
         scalar::rmsnorm(&mut ob, &x, &y);
         assert_close(&oa, &ob, "rmsnorm");
 
-        // softmax over logits-like values, including large spreads
-        let logits: Vec<f32> = x.iter().map(|v| v * 40.0).collect();
-        let (mut pa, mut pb) = (logits.clone(), logits.clone());
-        simd128::softmax(&mut pa);
-        scalar::softmax(&mut pb);
-        assert_close(&pa, &pb, "softmax");
+        // softmax over logits-like values, including large spreads, and
+        // spreads past exp's clamp at -87.3 (e^-300 is 0 in libm)
+        for scale in [40.0, 150.0] {
+            let logits: Vec<f32> = x.iter().map(|v| v * scale).collect();
+            let (mut pa, mut pb) = (logits.clone(), logits.clone());
+            simd128::softmax(&mut pa);
+            scalar::softmax(&mut pb);
+            assert_close(&pa, &pb, &format!("softmax, spread {scale}"));
+        }
 
         let h: Vec<f32> = x.iter().map(|v| v * 12.0).collect();
         let (mut ha, mut hb) = (h.clone(), h.clone());
@@ -172,8 +175,11 @@ fn simd_kernels_agree_with_scalar() {
         scalar::swiglu(&mut hb, &y);
         assert_close(&ha, &hb, "swiglu");
     }
-    // attention over a strided KV cache: head sizes 8, 6 (scalar fallback), 48, 64
-    for &(hs, steps, stride) in &[(8usize, 13usize, 32usize), (6, 5, 12), (48, 37, 288), (64, 9, 64)] {
+    // attention over a strided KV cache: head sizes with a fixed-size kernel
+    // (8, 16, 32, 48, 64), the any-multiple-of-4 loop (12) and the scalar fallback (6)
+    for &(hs, steps, stride) in
+        &[(8usize, 13usize, 32usize), (16, 3, 16), (32, 4, 64), (48, 37, 288), (64, 9, 64), (12, 7, 24), (6, 5, 12)]
+    {
         let q = vector(hs, &mut s);
         let cache = vector((steps - 1) * stride + hs, &mut s);
         let (mut a, mut b) = (vec![0.0; steps], vec![0.0; steps]);

@@ -5,6 +5,18 @@ import { urlSource, readAll } from "/www/loader.js";
 import { loadEngine } from "/www/engine.js";
 
 /**
+ * Untimed runs first, at least 3 and at least WARM_UP_MS: V8 starts wasm in
+ * its baseline compiler and swaps in optimized code for hot functions as a
+ * background compile finishes. Measured with stories260K (35 ms a run): runs
+ * 4-13 were 20% slower than runs 14-40, so three warm-up runs timed a mix.
+ */
+const WARM_UP_MS = 2000;
+function warmUp(run) {
+  const t0 = performance.now();
+  for (let w = 0; w < 3 || performance.now() - t0 < WARM_UP_MS; w++) run();
+}
+
+/**
  * options: { pkg: "pkg" | "pkg-scalar" | "pkg-threads", threads (pkg-threads: how
  * many, loaded as the demo page loads it), checkpoint: URL, tokenizer: URL, runs, steps, quantize }
  * returns { kernels, threads, weightBytes, runs: [{ tokPerSec, msPerToken, tokens }], wasmBytes }
@@ -27,12 +39,10 @@ async function bench({ pkg, threads = 1, checkpoint, tokenizer, runs = 3, steps 
   const model = loader.finish(tok);
   loader.free();
   const results = [];
-  // untimed runs first: V8 compiles hot wasm functions with its optimizing
-  // tier in the background, and short runs would otherwise time the baseline tier
-  for (let w = 0; w < 3; w++) {
+  warmUp(() => {
     model.start("", 0, 0.9, 1, steps);
     while (model.step() !== undefined);
-  }
+  });
   for (let r = 0; r < runs; r++) {
     model.start("", 0, 0.9, 1, steps);
     model.step(); // the first token is not timed, as in run.c
@@ -49,7 +59,7 @@ async function bench({ pkg, threads = 1, checkpoint, tokenizer, runs = 3, steps 
 
 /**
  * candle's llama2-c (tests/bench/candle), same protocol: greedy from BOS,
- * untimed warm-up runs, timer from the first token. options: { checkpoint, runs, steps }
+ * the same warm-up, timer from the first token. options: { checkpoint, runs, steps }
  * returns { runs: [{ tokPerSec, tokens }] }, or { error } when it is not built.
  */
 async function benchCandle({ checkpoint, runs = 3, steps = 256 }) {
@@ -62,7 +72,7 @@ async function benchCandle({ checkpoint, runs = 3, steps = 256 }) {
   }
   const bytes = await readAll(await urlSource(checkpoint));
   const model = new candle.CandleModel(bytes);
-  for (let w = 0; w < 2; w++) model.greedy(steps);
+  warmUp(() => model.greedy(steps));
   const results = [];
   for (let r = 0; r < runs; r++) {
     const [tokPerSec, tokens] = model.greedy(steps);
