@@ -130,7 +130,11 @@ async function openDemo(browser, base, model) {
     await page.waitForFunction((n) => document.querySelector('#card [data-field="name"]').textContent === n, name,
       { timeout: 120_000 });
   }
-  await page.evaluate(() => window.llama2Debug.rawStepsPerSecond()); // warm-up
+  // warm-up, as bench.js does it: at least 2 s of generation before timing
+  await page.evaluate(() => {
+    const t0 = performance.now();
+    while (performance.now() - t0 < 2000) window.llama2Debug.rawStepsPerSecond();
+  });
   return page;
 }
 
