@@ -165,6 +165,19 @@ build_candle() {
         || say "candle did not build: the benchmark runs without it"
 }
 
+# The native anchor: run.c's forward pass and greedy loop transcribed in C
+# (tests/bench/runc.c), built as run.c's `make runfast` builds it. Without a
+# C compiler the bench leaves its column out.
+build_runc() {
+    if ! command -v gcc >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        say "installing gcc (for the benchmark's run.c anchor)"
+        apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev || true
+    fi
+    say "building the run.c anchor (gcc -Ofast) into target/runc"
+    mkdir -p target
+    gcc -Ofast -o target/runc tests/bench/runc.c -lm || say "gcc failed: the benchmark runs without run.c"
+}
+
 run_bench() {
     say "building the native CLI (cargo build --release)"
     cargo build --release
@@ -248,7 +261,7 @@ case "$cmd" in
     # the tests need the threaded build: they check it gives run.c's tokens
     test) setup_rust; setup_nightly; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_threads; run_tests ;;
     bench) setup_rust; setup_nightly; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_threads
-        build_wasm_scalar; build_candle; run_bench ;;
+        build_wasm_scalar; build_candle; build_runc; run_bench ;;
     fuzz) setup_rust; fetch_models; run_fuzz ;;
     *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench|fuzz])" ;;
 esac

@@ -9,6 +9,8 @@
 //     (default: the machine's cores, up to 4), loaded as the demo page loads it,
 //   - the same page with the scalar build (no +simd128),
 //   - the native CLI (--release), one thread and BENCH_THREADS threads (-j),
+//   - run.c's forward pass transcribed in C (tests/bench/runc.c, gcc -Ofast,
+//     one thread; fp32 only), the speed issue's native anchor, in the same run,
 //   - candle's llama2-c model built for wasm32 + SIMD128 (tests/bench/candle;
 //     fp32 shapes without grouped-query attention, which candle's reader lacks),
 // plus the demo page's own live tokens/s against raw step() throughput, the
@@ -37,6 +39,7 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const STEPS = 256;
 const PARTS = (process.env.BENCH_PARTS ?? "speed,page,inspector,memory").split(",");
 const CLI = path.join(root, "target/release/llama2");
+const RUNC = path.join(root, "target/runc");
 const THREADS = Number(process.env.BENCH_THREADS ?? Math.min(os.cpus().length, 4));
 
 const ALL = ["260K", ...Object.keys(SHAPES)];
@@ -81,6 +84,22 @@ function native(model, threads = 1) {
       encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
     const m = res.stderr.match(/achieved tok\/s: ([\d.]+)/);
     if (!m) throw new Error(`native CLI failed on ${model.file}: ${res.stderr}`);
+    runs.push(Number(m[1]));
+  }
+  return stats(runs);
+}
+
+/**
+ * run.c's forward pass and greedy loop transcribed in C (tests/bench/runc.c,
+ * gcc -Ofast, one thread), RUNS times; null when it is not built (fp32 only).
+ */
+function runC(model) {
+  if (!fs.existsSync(RUNC) || model.quantize) return null;
+  const runs = [];
+  for (let r = 0; r < RUNS; r++) {
+    const res = spawnSync(RUNC, [model.file, String(STEPS)], { encoding: "utf8", stdio: ["ignore", "ignore", "pipe"] });
+    const m = res.stderr.match(/achieved tok\/s: ([\d.]+)/);
+    if (!m) throw new Error(`runc failed on ${model.file}: ${res.stderr}`);
     runs.push(Number(m[1]));
   }
   return stats(runs);
@@ -267,6 +286,8 @@ async function main() {
     for (const model of PARTS.includes("speed") ? models : []) {
       process.stdout.write(`${model.name}: native…`);
       const nat = native(model);
+      const runc = runC(model);
+      if (runc) process.stdout.write(" run.c…");
       process.stdout.write(" wasm simd…");
       const simd = await browserRun(browser, server.url, "pkg", model);
       let natT = null;
@@ -288,7 +309,8 @@ async function main() {
       const best = simdT ?? simd;
       rows.push({ model: model.name, key: model.key, quantize: !!model.quantize, weightBytes, native: nat, simd, scalar,
         nativeThreads: natT, simdThreads: simdT, threads: THREADS,
-        candle, simdVsScalar: simd.median / scalar.median, wasmVsNative: simd.median / nat.median,
+        candle, runc, simdVsRunc: runc ? simd.median / runc.median : null, bestVsRunc: runc ? best.median / runc.median : null,
+        simdVsScalar: simd.median / scalar.median, wasmVsNative: simd.median / nat.median,
         threadsVsOne: simdT ? simdT.median / simd.median : null,
         wasmVsNativeThreads: simdT ? simdT.median / natT.median : null,
         simdVsCandle: candle ? simd.median / candle.median : null, bestVsCandle: candle ? best.median / candle.median : null,
@@ -321,21 +343,23 @@ async function main() {
 
     console.log(`\nGreedy, 256 tokens from an empty prompt, decode tokens/s: median (min–max) of ${RUNS} runs`);
     console.log("One thread (the issue's protocol):");
-    console.log("| model | weights | native CLI | wasm SIMD (Chromium) | ms/token | wasm scalar | SIMD / scalar | wasm / native | candle wasm | SIMD / candle | SIMD weight stream |");
-    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    console.log("| model | weights | run.c (gcc -Ofast) | wasm SIMD (Chromium) | SIMD / run.c | ms/token | wasm scalar | SIMD / scalar | native CLI | wasm / native CLI | candle wasm | SIMD / candle | SIMD weight stream |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (const r of rows) {
       const candle = r.candle ? `${range(r.candle)} | ${fmt(r.simdVsCandle, 2)}×` : "– | –";
-      console.log(`| ${r.model} | ${mb(r.weightBytes)} | ${range(r.native)} | ${range(r.simd)} | ${fmt(r.simd.msPerToken, 2)} | ` +
-        `${range(r.scalar)} | ${fmt(r.simdVsScalar, 2)}× | ${fmt(r.wasmVsNative, 2)}× | ${candle} | ${fmt(r.simdGBs, 1)} GB/s |`);
+      const runc = r.runc ? `${range(r.runc)}` : "–";
+      console.log(`| ${r.model} | ${mb(r.weightBytes)} | ${runc} | ${range(r.simd)} | ${r.runc ? fmt(r.simdVsRunc, 2) + "×" : "–"} | ` +
+        `${fmt(r.simd.msPerToken, 2)} | ${range(r.scalar)} | ${fmt(r.simdVsScalar, 2)}× | ${range(r.native)} | ${fmt(r.wasmVsNative, 2)}× | ` +
+        `${candle} | ${fmt(r.simdGBs, 1)} GB/s |`);
     }
     if (rows.some((r) => r.simdThreads)) {
       console.log(`\n${THREADS} threads (the demo page's default here; candle has no threads):`);
-      console.log(`| model | native CLI -j ${THREADS} | wasm SIMD ×${THREADS} (Chromium) | ms/token | ×${THREADS} / one thread | wasm / native, both ×${THREADS} | SIMD ×${THREADS} / candle | weight stream |`);
-      console.log("| --- | --- | --- | --- | --- | --- | --- | --- |");
+      console.log(`| model | native CLI -j ${THREADS} | wasm SIMD ×${THREADS} (Chromium) | ms/token | ×${THREADS} / one thread | wasm / native CLI, both ×${THREADS} | SIMD ×${THREADS} / run.c (one thread) | SIMD ×${THREADS} / candle | weight stream |`);
+      console.log("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
       for (const r of rows.filter((r) => r.simdThreads)) {
         console.log(`| ${r.model} | ${range(r.nativeThreads)} | ${range(r.simdThreads)} | ${fmt(r.simdThreads.msPerToken, 2)} | ` +
-          `${fmt(r.threadsVsOne, 2)}× | ${fmt(r.wasmVsNativeThreads, 2)}× | ${r.candle ? fmt(r.bestVsCandle, 2) + "×" : "–"} | ` +
-          `${fmt(r.bestGBs, 1)} GB/s |`);
+          `${fmt(r.threadsVsOne, 2)}× | ${fmt(r.wasmVsNativeThreads, 2)}× | ${r.runc ? fmt(r.bestVsRunc, 2) + "×" : "–"} | ` +
+          `${r.candle ? fmt(r.bestVsCandle, 2) + "×" : "–"} | ${fmt(r.bestGBs, 1)} GB/s |`);
       }
     }
     for (const q of rows.filter((r) => r.quantize)) {
