@@ -166,16 +166,21 @@ build_candle() {
 }
 
 # The native anchor: run.c's forward pass and greedy loop transcribed in C
-# (tests/bench/runc.c), built as run.c's `make runfast` builds it. Without a
-# C compiler the bench leaves its column out.
+# (tests/bench/runc.c), built as run.c's `make runfast` builds it, and the
+# machine's memory ceiling (tests/bench/bandwidth.c). Without a C compiler
+# the bench leaves them out.
 build_runc() {
     if ! command -v gcc >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         say "installing gcc (for the benchmark's run.c anchor)"
         apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev || true
     fi
-    say "building the run.c anchor (gcc -Ofast) into target/runc"
+    say "building the run.c anchor (gcc -Ofast) and the memory ceiling probe into target/"
     mkdir -p target
     gcc -Ofast -o target/runc tests/bench/runc.c -lm || say "gcc failed: the benchmark runs without run.c"
+    # 128-bit SSE (x86-64's baseline, wasm SIMD's width) and this CPU's widest
+    gcc -Ofast -o target/bandwidth-sse tests/bench/bandwidth.c -lpthread \
+        && gcc -Ofast -march=native -o target/bandwidth-native tests/bench/bandwidth.c -lpthread \
+        || say "gcc failed: the benchmark runs without the memory ceiling"
 }
 
 run_bench() {

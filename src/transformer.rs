@@ -195,17 +195,21 @@ impl Transformer {
             lap(&mut probe, Phase::Projections);
 
             // RoPE relative positional encoding: complex-valued rotate q and k in each head
+            // (run.c loops over i in 0..dim and takes i % head_size; by head
+            // and pair is the same arithmetic without a division per pair)
             let k = &mut s.key_cache[kv_at..][..kv_dim];
-            for i in (0..dim).step_by(2) {
-                let pair = (i % head_size) / 2;
-                let (fcr, fci) = (s.rope_cos[pair], s.rope_sin[pair]);
-                let (v0, v1) = (s.q[i], s.q[i + 1]);
-                s.q[i] = v0 * fcr - v1 * fci;
-                s.q[i + 1] = v0 * fci + v1 * fcr;
-                if i < kv_dim {
-                    let (v0, v1) = (k[i], k[i + 1]);
-                    k[i] = v0 * fcr - v1 * fci;
-                    k[i + 1] = v0 * fci + v1 * fcr;
+            for head in 0..p.n_heads {
+                for pair in 0..head_size / 2 {
+                    let i = head * head_size + 2 * pair;
+                    let (fcr, fci) = (s.rope_cos[pair], s.rope_sin[pair]);
+                    let (v0, v1) = (s.q[i], s.q[i + 1]);
+                    s.q[i] = v0 * fcr - v1 * fci;
+                    s.q[i + 1] = v0 * fci + v1 * fcr;
+                    if i < kv_dim {
+                        let (v0, v1) = (k[i], k[i + 1]);
+                        k[i] = v0 * fcr - v1 * fci;
+                        k[i + 1] = v0 * fci + v1 * fcr;
+                    }
                 }
             }
             snapshot(&mut probe, Stage::Query, Some(l), &s.q);

@@ -396,9 +396,20 @@ pub fn softmax(x: &mut [f32]) {
         j += 4;
     }
     let mut sum = hsum(sumv);
-    for v in &mut x[n4..] {
-        *v = (*v - max_val).exp();
-        sum += *v;
+    if n4 < n {
+        // the last n % 4 scores through the same polynomial, in a padded
+        // vector (padding lanes hold max_val; their e^0 is not summed)
+        let mut tail = [max_val; 4];
+        tail[..n - n4].copy_from_slice(&x[n4..]);
+        // Safety: tail has 4 floats.
+        unsafe {
+            let e = exp4(f32x4_sub(load(&tail, 0), maxv));
+            store(&mut tail, 0, e);
+        }
+        for (v, e) in x[n4..].iter_mut().zip(tail) {
+            *v = e;
+            sum += e;
+        }
     }
     let s = f32x4_splat(sum);
     let mut j = 0;

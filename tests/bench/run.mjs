@@ -11,6 +11,8 @@
 //   - the native CLI (--release), one thread and BENCH_THREADS threads (-j),
 //   - run.c's forward pass transcribed in C (tests/bench/runc.c, gcc -Ofast,
 //     one thread; fp32 only), the speed issue's native anchor, in the same run,
+//   - the memory ceiling: run.c's matmul over 438 MB in native C
+//     (tests/bench/bandwidth.c), 128-bit SSE and -march=native, 1 and N threads,
 //   - candle's llama2-c model built for wasm32 + SIMD128 (tests/bench/candle;
 //     fp32 shapes without grouped-query attention, which candle's reader lacks),
 // plus the demo page's own live tokens/s against raw step() throughput, the
@@ -103,6 +105,26 @@ function runC(model) {
     runs.push(Number(m[1]));
   }
   return stats(runs);
+}
+
+/**
+ * The machine's memory ceiling (tests/bench/bandwidth.c): run.c's matmul over
+ * 438 MB natively, built for 128-bit SSE (wasm SIMD's width) and for this
+ * CPU (-march=native), with 1 and THREADS threads; null when not built.
+ */
+function bandwidth() {
+  const res = {};
+  for (const build of ["sse", "native"]) {
+    const bin = path.join(root, `target/bandwidth-${build}`);
+    if (!fs.existsSync(bin)) return null;
+    for (const threads of [...new Set([1, THREADS])]) {
+      const out = spawnSync(bin, [String(threads)], { encoding: "utf8" });
+      const m = out.stdout.match(/GB\/s: ([\d.]+) \(([\d.]+)-([\d.]+)\)/);
+      if (!m) throw new Error(`bandwidth-${build} failed: ${out.stderr}`);
+      res[`${build}${threads}`] = { median: Number(m[1]), min: Number(m[2]), max: Number(m[3]) };
+    }
+  }
+  return res;
 }
 
 /** The Model class in a fresh page, for one wasm build. */
@@ -282,7 +304,13 @@ async function main() {
   const server = await serve(root, ["/www/", "/tests/bench/"]);
   const browser = await chromium.launch(CHROMIUM_OPTIONS);
   const rows = [];
+  let ceiling = null;
   try {
+    if (PARTS.includes("speed")) {
+      process.stdout.write("memory ceiling (native C matmul over 438 MB)…");
+      ceiling = bandwidth();
+      console.log(ceiling ? " done" : " not built");
+    }
     for (const model of PARTS.includes("speed") ? models : []) {
       process.stdout.write(`${model.name}: native…`);
       const nat = native(model);
@@ -362,6 +390,15 @@ async function main() {
           `${r.candle ? fmt(r.bestVsCandle, 2) + "×" : "–"} | ${fmt(r.bestGBs, 1)} GB/s |`);
       }
     }
+    if (ceiling) {
+      const c = (k) => `${fmt(ceiling[k].median, 1)} GB/s`;
+      console.log(`\nMemory ceiling, native C (run.c's matmul over 438 MB, median of 5): 128-bit SSE ${c("sse1")} on one thread, ` +
+        `${c(`sse${THREADS}`)} on ${THREADS}; -march=native ${c("native1")} / ${c(`native${THREADS}`)}`);
+      for (const r of rows.filter((r) => !r.quantize && r.key !== "260K")) {
+        console.log(`${r.model}: wasm SIMD streams ${fmt((100 * r.simdGBs) / ceiling.sse1.median)}% of C 128-bit on one thread` +
+          (r.simdThreads ? `, ${fmt((100 * r.bestGBs) / ceiling[`sse${THREADS}`].median)}% on ${THREADS}` : ""));
+      }
+    }
     for (const q of rows.filter((r) => r.quantize)) {
       const f = rows.find((r) => r.key === q.key && !r.quantize);
       if (f) console.log(`${q.key}: Q8_0 / fp32 in Chromium ${fmt(q.simd.median / f.simd.median, 2)}×` +
@@ -384,7 +421,7 @@ async function main() {
         `loading it: +${mb(memory.pageBytes)} for a ${mb(memory.fileBytes)} checkpoint + ${mb(memory.kvBytes)} KV cache ` +
         `(budget 1.15 × file + KV = ${mb(memory.budget)}); wasm memory ${mb(memory.wasmBytes)}`);
     }
-    const result = { machine: info, runs: RUNS, steps: STEPS, threads: THREADS, rows, pageOverhead: overhead, inspector, memory };
+    const result = { machine: info, runs: RUNS, steps: STEPS, threads: THREADS, ceiling, rows, pageOverhead: overhead, inspector, memory };
     fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(result, null, 2));
     console.log(`\nwritten: ${path.relative(root, path.join(outDir, "results.json"))}`);
   } finally {
