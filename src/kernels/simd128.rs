@@ -235,9 +235,13 @@ fn scores_fixed<const V: usize>(att: &mut [f32], q: &[f32], keys: &[f32], stride
         unsafe { store(att, t, f32x4_div(hsum4(m0, m1, m2, m3), sv)) };
         t += 4;
     }
-    let hs = q.len();
+    scores_from(t, att, q, keys, stride, scale);
+}
+
+/// The scores from timestep `t` on (fewer than four), one dot product each.
+fn scores_from(t: usize, att: &mut [f32], q: &[f32], keys: &[f32], stride: usize, scale: f32) {
     for (tt, a) in att.iter_mut().enumerate().skip(t) {
-        *a = dot(q, &keys[tt * stride..][..hs]) / scale;
+        *a = dot(q, &keys[tt * stride..][..q.len()]) / scale;
     }
 }
 
@@ -268,9 +272,7 @@ fn scores_any(att: &mut [f32], q: &[f32], keys: &[f32], stride: usize, scale: f3
         unsafe { store(att, t, f32x4_div(hsum4(m0, m1, m2, m3), sv)) };
         t += 4;
     }
-    for (tt, a) in att.iter_mut().enumerate().skip(t) {
-        *a = dot(q, &keys[tt * stride..][..hs]) / scale;
-    }
+    scores_from(t, att, q, keys, stride, scale);
 }
 
 /// Weighted sum of one head's values: out = Σ_t att[t] * v_t, where v_t is

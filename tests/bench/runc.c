@@ -171,6 +171,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cannot read the header\n");
         return 1;
     }
+    // run.c trusts the header; a bench tool should at least refuse what
+    // would index out of bounds (and v1+ exports, which start with a magic)
+    if (p.dim <= 0 || p.hidden_dim <= 0 || p.n_layers <= 0 || p.n_heads <= 0 || p.n_kv_heads <= 0 ||
+        p.seq_len <= 0 || p.vocab_size == 0 || p.dim % p.n_heads != 0 || p.n_heads % p.n_kv_heads != 0) {
+        fprintf(stderr, "%s is not a legacy (v0) llama2.c checkpoint\n", argv[1]);
+        return 1;
+    }
     int shared = p.vocab_size > 0;
     p.vocab_size = abs(p.vocab_size);
     fseek(f, 0, SEEK_END);
