@@ -165,18 +165,36 @@ build_candle() {
         || say "candle did not build: the benchmark runs without it"
 }
 
-# The native anchor: run.c's forward pass and greedy loop transcribed in C
-# (tests/bench/runc.c), built as run.c's `make runfast` builds it, and the
-# machine's memory ceiling (tests/bench/bandwidth.c). Without a C compiler
-# the bench leaves them out.
+# The native anchors: llama2.c's own run.c (fp32) and runq.c (Q8_0), one
+# thread each, built into target/ref/ as llama2.c builds them for speed:
+# run.c as `make runfast` (gcc -Ofast), runq.c as its speed build (gcc -Ofast
+# -march=native). The sources come from $SHARED/reference when it exists, else
+# from llama2.c's repository (never into git). Also the machine's memory
+# ceiling (tests/bench/bandwidth.c). Without a C compiler (or the sources) the
+# bench leaves them out.
 build_runc() {
     if ! command -v gcc >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing gcc (for the benchmark's run.c anchor)"
+        say "installing gcc (for the benchmark's run.c and runq.c anchors)"
         apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gcc libc6-dev || true
     fi
-    say "building the run.c anchor (gcc -Ofast) and the memory ceiling probe into target/"
-    mkdir -p target
-    gcc -Ofast -o target/runc tests/bench/runc.c -lm || say "gcc failed: the benchmark runs without run.c"
+    mkdir -p target/ref
+    local f
+    for f in run.c runq.c; do
+        if [ -s "$SHARED/reference/$f" ]; then
+            install -m 644 "$SHARED/reference/$f" "target/ref/$f"
+        elif [ ! -s "target/ref/$f" ]; then
+            say "downloading llama2.c's $f"
+            curl -fL --retry 3 -o "target/ref/$f.part" "https://raw.githubusercontent.com/karpathy/llama2.c/master/$f" \
+                && mv "target/ref/$f.part" "target/ref/$f" || say "could not download $f: the benchmark runs without it"
+        fi
+    done
+    say "building llama2.c's run.c (gcc -Ofast) and runq.c (gcc -Ofast -march=native) into target/ref/"
+    rm -f target/ref/run target/ref/runq
+    [ -s target/ref/run.c ] && { gcc -Ofast -o target/ref/run target/ref/run.c -lm \
+        || say "gcc failed on run.c: the benchmark runs without it"; }
+    [ -s target/ref/runq.c ] && { gcc -Ofast -march=native -o target/ref/runq target/ref/runq.c -lm \
+        || say "gcc failed on runq.c: the benchmark runs without it"; }
+    say "building the memory ceiling probe into target/"
     # 128-bit SSE (x86-64's baseline, wasm SIMD's width) and this CPU's widest
     gcc -Ofast -o target/bandwidth-sse tests/bench/bandwidth.c -lpthread \
         && gcc -Ofast -march=native -o target/bandwidth-native tests/bench/bandwidth.c -lpthread \
