@@ -73,8 +73,8 @@ export function makeCheckpoint(shape) {
  * row in whole groups) and our loader checks. That is the group size our
  * quantize-on-load picks (checkpoint::default_group_size), so this file holds
  * the weights `llama2 -q 1` makes from the fp32 file: 32 for the 15M and 42M
- * shapes (export.py alone would pick 64 for 42M, which leaves the last 32
- * values of each 1376-wide w2 row out of runq.c's sums), 64 for 110M.
+ * shapes (export.py alone would pick 64 for 42M: groups straddling the
+ * 1376-wide w2 rows, which runq.c's matmul does not handle), 64 for 110M.
  */
 export function groupSize(shape) {
   const [dim, hidden] = SHAPES[shape];
@@ -183,8 +183,9 @@ export function exportQ80(src, fields, gs, file) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   for (const shape of process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(SHAPES)) {
-    const t = performance.now();
-    for (const file of [makeCheckpoint(shape), makeQ80Checkpoint(shape)]) {
+    for (const make of [makeCheckpoint, makeQ80Checkpoint]) {
+      const t = performance.now();
+      const file = make(shape);
       console.log(`${file}: ${fs.statSync(file).size} bytes (${((performance.now() - t) / 1000).toFixed(1)} s)`);
     }
   }
