@@ -7,6 +7,7 @@
 use crate::checkpoint::Checkpoint;
 use crate::error::{Error, Result};
 use crate::inspect::{Clock, Phase, Probe};
+use crate::kernels::Kernels;
 use crate::sampler::{Sampler, SamplerParams};
 use crate::tokenizer::{TextStream, Tokenizer, BOS, EOS};
 use crate::transformer::Transformer;
@@ -114,6 +115,19 @@ impl Llama {
         let checkpoint = Checkpoint::from_bytes(checkpoint)?;
         let tokenizer = Tokenizer::from_bytes(tokenizer)?;
         Llama::new(checkpoint, tokenizer)
+    }
+
+    /// The kernels the model runs (see [`Kernels`]).
+    pub fn kernels(&self) -> Kernels {
+        self.transformer.kernels()
+    }
+
+    /// Run the forward pass and the sampler's softmax with other kernels,
+    /// from the next generation on (the KV cache is not reused across kernels).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.transformer.set_kernels(kernels);
+        self.sampler.kernels = kernels;
+        self.cached = 0;
     }
 
     /// The sampler parameters of the current (or last) run, seed included.

@@ -12,7 +12,7 @@
 //! inspector's memory does not grow with the text.
 
 use crate::error::{Error, Result};
-use crate::kernels;
+use crate::kernels::Kernels;
 use crate::sampler::{nucleus, sample_argmax, ProbIndex};
 
 /// A clock in milliseconds from any fixed origin (`performance.now()` in the
@@ -373,7 +373,7 @@ pub struct Distribution {
 /// The top `k` of `logits` after temperature, and what top-p keeps: the
 /// same arithmetic as [`crate::Sampler::sample`], so the probabilities are
 /// the ones the sampler drew from.
-pub fn distribution(logits: &[f32], temperature: f32, topp: f32, k: usize, next: Option<u32>) -> Distribution {
+pub fn distribution(kernels: Kernels, logits: &[f32], temperature: f32, topp: f32, k: usize, next: Option<u32>) -> Distribution {
     let n = logits.len();
     let mut probs = logits.to_vec();
     if temperature != 0.0 {
@@ -381,7 +381,7 @@ pub fn distribution(logits: &[f32], temperature: f32, topp: f32, k: usize, next:
             *p /= temperature;
         }
     }
-    kernels::softmax(&mut probs);
+    kernels.softmax(&mut probs);
 
     // the k largest, by (probability desc, id asc): one pass with a small sorted list
     let k = k.min(n);
@@ -435,7 +435,7 @@ mod tests {
     fn distribution_is_the_samplers() {
         let logits = [1.0f32, 3.0, 2.0, 3.0, -1.0];
         // greedy: softmax at temperature 1, only the first argmax is kept
-        let d = distribution(&logits, 0.0, 0.9, 3, Some(3));
+        let d = distribution(Kernels::default(), &logits, 0.0, 0.9, 3, Some(3));
         assert_eq!(d.next.map(|(_, rank)| rank), Some(2)); // after its tie, token 1
         let ids: Vec<u32> = d.candidates.iter().map(|c| c.token).collect();
         assert_eq!(ids, vec![1, 3, 2]); // tie 1 / 3: lower id first
@@ -446,7 +446,7 @@ mod tests {
         assert_eq!(d.candidates[2].logit, 2.0);
 
         // temperature 2, top-p 0.5: probs ∝ exp(l / 2); nucleus = the two 3.0s
-        let d = distribution(&logits, 2.0, 0.5, 5, Some(4));
+        let d = distribution(Kernels::default(), &logits, 2.0, 0.5, 5, Some(4));
         assert_eq!(d.next, Some((d.candidates[4].prob, 5)));
         let z: f32 = logits.iter().map(|l| ((l - 3.0) / 2.0).exp()).sum();
         assert!((d.candidates[0].prob - 1.0 / z).abs() < 1e-6);
@@ -457,12 +457,12 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-5);
 
         // nothing asked, or NaN logits: no panic, no NaN in the list
-        assert!(distribution(&logits, 1.0, 0.9, 0, Some(1)).candidates.is_empty());
-        let d = distribution(&[f32::NAN, 1.0, 2.0], 1.0, 0.9, 3, None);
+        assert!(distribution(Kernels::default(), &logits, 1.0, 0.9, 0, Some(1)).candidates.is_empty());
+        let d = distribution(Kernels::default(), &[f32::NAN, 1.0, 2.0], 1.0, 0.9, 3, None);
         assert!(d.candidates.iter().all(|c| !c.prob.is_nan()));
 
         // no top-p: everything could be drawn
-        let d = distribution(&logits, 1.0, 1.0, 2, None);
+        let d = distribution(Kernels::default(), &logits, 1.0, 1.0, 2, None);
         assert_eq!(d.next, None);
         assert_eq!(d.nucleus, 5);
         assert!(d.candidates.iter().all(|c| c.kept));

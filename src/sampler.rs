@@ -6,7 +6,7 @@
 //! else from the smallest set of most likely tokens whose mass exceeds topp.
 
 use crate::error::{Error, Result};
-use crate::kernels;
+use crate::kernels::Kernels;
 
 /// run.c's `random_u32`: xorshift64* (https://en.wikipedia.org/wiki/Xorshift#xorshift*).
 pub fn random_u32(state: &mut u64) -> u32 {
@@ -79,6 +79,8 @@ pub struct Sampler {
     pub temperature: f32,
     pub topp: f32,
     rng_state: u64,
+    /// The softmax of the model's kernels (run.c's expf for the scalar reference).
+    pub kernels: Kernels,
 }
 
 impl Sampler {
@@ -89,6 +91,7 @@ impl Sampler {
             temperature: params.temperature,
             topp: params.topp,
             rng_state: params.seed,
+            kernels: Kernels::default(),
         }
     }
 
@@ -109,7 +112,7 @@ impl Sampler {
         for l in logits.iter_mut() {
             *l /= self.temperature;
         }
-        kernels::softmax(logits);
+        self.kernels.softmax(logits);
         let coin = random_f32(&mut self.rng_state);
         if self.topp <= 0.0 || self.topp >= 1.0 {
             sample_mult(logits, coin)

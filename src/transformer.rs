@@ -4,7 +4,7 @@ use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Matrix, Wei
 use crate::error::{Error, Result};
 use crate::inspect::{lap, snapshot, Phase, Probe, Stage};
 use crate::parallel;
-use crate::kernels::{attention_mix, attention_scores, matmul_q8, matmul_rows, quantize, rmsnorm, softmax, swiglu};
+use crate::kernels::Kernels;
 
 /// An activation vector quantized for Q8_0 matmuls (runq.c's `QuantizedTensor`).
 #[derive(Debug, Clone, Default)]
@@ -15,10 +15,10 @@ pub struct QuantizedInput {
 
 /// Ready the matmul input `x`: with Q8_0 weights, quantize it (runq.c does
 /// this before every matmul); with fp32 weights there is nothing to do.
-fn prepare(xq: &mut QuantizedInput, x: &[f32], group_size: Option<usize>) {
+fn prepare(k: Kernels, xq: &mut QuantizedInput, x: &[f32], group_size: Option<usize>) {
     if let Some(gs) = group_size {
         let n = x.len();
-        quantize(&mut xq.q[..n], &mut xq.s[..n / gs], x, gs);
+        k.quantize(&mut xq.q[..n], &mut xq.s[..n / gs], x, gs);
     }
 }
 
@@ -26,20 +26,20 @@ fn prepare(xq: &mut QuantizedInput, x: &[f32], group_size: Option<usize>) {
 /// the quantized `xq` that `prepare` made from it (same group size: every
 /// matrix of a model shares it). Large matrices are split by rows over the
 /// threads of [`parallel`] (each row is the same kernel call either way).
-fn mm(xout: &mut [f32], x: &[f32], xq: &QuantizedInput, w: &Matrix, layer: usize) {
+fn mm(k: Kernels, xout: &mut [f32], x: &[f32], xq: &QuantizedInput, w: &Matrix, layer: usize) {
     let (d, n) = (xout.len(), x.len());
     match w {
         Matrix::F32(w) => {
             let w = &w[layer * d * n..][..d * n]; // (d, n)
             // the kernel is chosen by the whole matrix's size, so every split gives the same bits
-            parallel::for_rows(xout, d * n, &|rows, out| matmul_rows(out, x, &w[rows.start * n..rows.end * n], d * n));
+            parallel::for_rows(xout, d * n, &|rows, out| k.matmul_rows(out, x, &w[rows.start * n..rows.end * n], d * n));
         }
         &Matrix::Q8 { ref q, ref s, group_size: gs } => {
             let (wq, ws) = (&q[layer * d * n..][..d * n], &s[layer * d * n / gs..][..d * n / gs]);
             let (xq, xs) = (&xq.q[..n], &xq.s[..n / gs]);
             parallel::for_rows(xout, d * n, &|rows, out| {
                 let (r0, r1) = (rows.start * n, rows.end * n);
-                matmul_q8(out, xq, xs, &wq[r0..r1], &ws[r0 / gs..r1 / gs], gs)
+                k.matmul_q8(out, xq, xs, &wq[r0..r1], &ws[r0 / gs..r1 / gs], gs)
             });
         }
     }
@@ -108,6 +108,8 @@ pub struct Transformer {
     pub config: Config,
     pub weights: Weights,
     pub state: RunState,
+    /// Which kernels run the forward pass (SIMD by default; scalar = run.c's loops).
+    kernels: Kernels,
     /// (head_size / 2,) RoPE frequency of each pair: 1 / 10000^(2i / head_size)
     rope_freq: Vec<f32>,
     /// The inspector's recorder, when it is open (see `inspect`).
@@ -118,12 +120,21 @@ impl Transformer {
     pub fn new(checkpoint: Checkpoint) -> Result<Transformer> {
         let config = checkpoint.header.config;
         let state = RunState::new(&config, checkpoint.weights.group_size)?;
-        let head_size = config.head_size();
-        let rope_freq = (0..head_size)
-            .step_by(2)
-            .map(|head_dim| 1.0 / 10000.0f32.powf(head_dim as f32 / head_size as f32))
-            .collect();
-        Ok(Transformer { header: checkpoint.header, config, weights: checkpoint.weights, state, rope_freq, probe: None })
+        let kernels = Kernels::default();
+        let rope_freq = kernels.rope_frequencies(config.head_size());
+        Ok(Transformer { header: checkpoint.header, config, weights: checkpoint.weights, state, kernels, rope_freq, probe: None })
+    }
+
+    /// The kernels the forward pass runs.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// Run with other kernels from the next `forward` on (the KV cache
+    /// already written stays as the old kernels computed it).
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+        self.rope_freq = kernels.rope_frequencies(self.config.head_size());
     }
 
     /// Number of parameters held (the classifier counted once when shared).
@@ -156,6 +167,7 @@ impl Transformer {
         let head_size = p.head_size();
         let seq_len = p.seq_len;
         let gs = w.group_size; // Some(group size) for Q8_0 weights
+        let k = self.kernels;
 
         // copy the token embedding into x (dequantized, for Q8_0: x = q * scale)
         let row = token as usize * dim;
@@ -171,33 +183,29 @@ impl Transformer {
 
         // RoPE: the rotation angle depends only on (pos, pair index within a
         // head), so compute cos/sin once per position instead of per layer
-        for (i, freq) in self.rope_freq.iter().enumerate() {
-            let val = pos as f32 * freq;
-            s.rope_cos[i] = val.cos();
-            s.rope_sin[i] = val.sin();
-        }
+        k.rope_rotation(pos, &self.rope_freq, &mut s.rope_cos, &mut s.rope_sin);
         lap(&mut probe, Phase::Other);
 
         // forward all the layers
         for l in 0..p.n_layers {
             // attention rmsnorm
-            rmsnorm(&mut s.xb, &s.x, &w.rms_att_weight[l * dim..][..dim]);
+            k.rmsnorm(&mut s.xb, &s.x, &w.rms_att_weight[l * dim..][..dim]);
             snapshot(&mut probe, Stage::AttNorm, Some(l), &s.xb);
 
             // key and value point to the kv cache at this position
             let loff = l * seq_len * kv_dim; // kv cache layer offset for convenience
             let kv_at = loff + pos * kv_dim;
             // qkv matmuls for this position
-            prepare(&mut s.xq, &s.xb, gs);
-            mm(&mut s.q, &s.xb, &s.xq, &w.wq, l);
-            mm(&mut s.key_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wk, l);
-            mm(&mut s.value_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wv, l);
+            prepare(k, &mut s.xq, &s.xb, gs);
+            mm(k, &mut s.q, &s.xb, &s.xq, &w.wq, l);
+            mm(k, &mut s.key_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wk, l);
+            mm(k, &mut s.value_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wv, l);
             lap(&mut probe, Phase::Projections);
 
             // RoPE relative positional encoding: complex-valued rotate q and k in each head
             // (run.c loops over i in 0..dim and takes i % head_size; by head
             // and pair is the same arithmetic without a division per pair)
-            let k = &mut s.key_cache[kv_at..][..kv_dim];
+            let key = &mut s.key_cache[kv_at..][..kv_dim];
             for head in 0..p.n_heads {
                 for pair in 0..head_size / 2 {
                     let i = head * head_size + 2 * pair;
@@ -206,9 +214,9 @@ impl Transformer {
                     s.q[i] = v0 * fcr - v1 * fci;
                     s.q[i + 1] = v0 * fci + v1 * fcr;
                     if i < kv_dim {
-                        let (v0, v1) = (k[i], k[i + 1]);
-                        k[i] = v0 * fcr - v1 * fci;
-                        k[i + 1] = v0 * fci + v1 * fcr;
+                        let (v0, v1) = (key[i], key[i + 1]);
+                        key[i] = v0 * fcr - v1 * fci;
+                        key[i + 1] = v0 * fci + v1 * fcr;
                     }
                 }
             }
@@ -228,9 +236,9 @@ impl Transformer {
                 // which kv head this query head reads (grouped-query attention)
                 let kv_head = (h / kv_mul) * head_size;
                 // score_t = q . k_t / sqrt(head_size)
-                attention_scores(att, q, &keys[kv_head..], kv_dim, scale);
+                k.attention_scores(att, q, &keys[kv_head..], kv_dim, scale);
                 // softmax the scores to get attention weights, from 0..pos inclusively
-                softmax(att);
+                k.softmax(att);
                 if let Some(probe) = probe.as_deref_mut() {
                     probe.attention_row(l, h, att);
                     if h == 0 {
@@ -239,14 +247,14 @@ impl Transformer {
                 }
                 // weighted sum of the values, into xb
                 let xb = &mut s.xb[h * head_size..][..head_size];
-                attention_mix(xb, att, &values[kv_head..], kv_dim);
+                k.attention_mix(xb, att, &values[kv_head..], kv_dim);
             }
             lap(&mut probe, Phase::Attention);
             snapshot(&mut probe, Stage::AttOutput, Some(l), &s.xb);
 
             // final matmul to get the output of the attention
-            prepare(&mut s.xq, &s.xb, gs);
-            mm(&mut s.xb2, &s.xb, &s.xq, &w.wo, l);
+            prepare(k, &mut s.xq, &s.xb, gs);
+            mm(k, &mut s.xb2, &s.xb, &s.xq, &w.wo, l);
             // residual connection back into x
             for (x, d) in s.x.iter_mut().zip(&s.xb2) {
                 *x += d;
@@ -255,19 +263,19 @@ impl Transformer {
             snapshot(&mut probe, Stage::AttResidual, Some(l), &s.x);
 
             // ffn rmsnorm
-            rmsnorm(&mut s.xb, &s.x, &w.rms_ffn_weight[l * dim..][..dim]);
+            k.rmsnorm(&mut s.xb, &s.x, &w.rms_ffn_weight[l * dim..][..dim]);
             snapshot(&mut probe, Stage::FfnNorm, Some(l), &s.xb);
 
             // PyTorch: self.w2(F.silu(self.w1(x)) * self.w3(x))
-            prepare(&mut s.xq, &s.xb, gs);
-            mm(&mut s.hb, &s.xb, &s.xq, &w.w1, l);
-            mm(&mut s.hb2, &s.xb, &s.xq, &w.w3, l);
+            prepare(k, &mut s.xq, &s.xb, gs);
+            mm(k, &mut s.hb, &s.xb, &s.xq, &w.w1, l);
+            mm(k, &mut s.hb2, &s.xb, &s.xq, &w.w3, l);
             // SwiGLU non-linearity: silu(x) = x * σ(x), times the w3 gate
-            swiglu(&mut s.hb, &s.hb2);
+            k.swiglu(&mut s.hb, &s.hb2);
             snapshot(&mut probe, Stage::Hidden, Some(l), &s.hb);
             // final matmul to get the output of the ffn
-            prepare(&mut s.xq, &s.hb, gs);
-            mm(&mut s.xb, &s.hb, &s.xq, &w.w2, l);
+            prepare(k, &mut s.xq, &s.hb, gs);
+            mm(k, &mut s.xb, &s.hb, &s.xq, &w.w2, l);
             // residual connection
             for (x, d) in s.x.iter_mut().zip(&s.xb) {
                 *x += d;
@@ -277,11 +285,11 @@ impl Transformer {
         }
 
         // final rmsnorm (into xb: Rust does not let o alias x; same numbers)
-        rmsnorm(&mut s.xb, &s.x, &w.rms_final_weight);
+        k.rmsnorm(&mut s.xb, &s.x, &w.rms_final_weight);
         snapshot(&mut probe, Stage::FinalNorm, None, &s.xb);
         // classifier into logits
-        prepare(&mut s.xq, &s.xb, gs);
-        mm(&mut s.logits, &s.xb, &s.xq, w.wcls(), 0);
+        prepare(k, &mut s.xq, &s.xb, gs);
+        mm(k, &mut s.logits, &s.xb, &s.xq, w.wcls(), 0);
         if let Some(probe) = probe {
             probe.lap(Phase::Classifier);
             probe.snapshot(Stage::Logits, None, &s.logits);

@@ -175,8 +175,21 @@ impl Model {
         set(&o, "params", JsValue::from_f64(t.param_count() as f64))?;
         set(&o, "weight_bytes", JsValue::from_f64(t.weights.bytes() as f64))?;
         set(&o, "state_bytes", JsValue::from_f64(run_state_bytes(c).unwrap_or(0) as f64))?;
-        set(&o, "kernels", JsValue::from_str(crate::kernels::KERNELS))?;
+        set(&o, "kernels", JsValue::from_str(self.llama.kernels().name()))?;
         Ok(o.into())
+    }
+
+    /// The kernels the model runs: "simd128" (the default) or "scalar"
+    /// (run.c's loops, the reference; slower). From the next generation on.
+    #[wasm_bindgen(getter)]
+    pub fn kernels(&self) -> String {
+        self.llama.kernels().name().into()
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_kernels(&mut self, name: &str) -> Result<(), JsError> {
+        self.llama.set_kernels(crate::kernels::Kernels::parse(name)?);
+        Ok(())
     }
 
     /// run.c's `encode(text, bos=1, eos=0)`, for inspection.
@@ -281,7 +294,7 @@ impl Model {
         let k = index_from_js(k, "k")?.min(self.llama.transformer.config.vocab_size);
         let probe = self.record()?;
         let params = self.llama.params();
-        let d = inspect::distribution(&probe.logits, params.temperature, params.topp, k, probe.next);
+        let d = inspect::distribution(self.llama.kernels(), &probe.logits, params.temperature, params.topp, k, probe.next);
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         let head = [
             probe.pos as f64,

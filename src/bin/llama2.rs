@@ -7,6 +7,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
+use llama2_wasm::kernels::Kernels;
 use llama2_wasm::sampler::SamplerParams;
 use llama2_wasm::{Checkpoint, Llama, Tokenizer};
 
@@ -23,7 +24,10 @@ Options:
   -m <string> mode: generate|chat, default: generate
   -y <string> (optional) system prompt in chat mode
   -q <int>    1 = run an fp32 checkpoint as int8 (Q8_0, quantized on load), default 0
-  -j <int>    threads sharing each large matmul, default 1 (run.c without OpenMP)";
+  -j <int>    threads sharing each large matmul, default 1 (run.c without OpenMP)
+  -k <string> kernels: simd|scalar, default simd (SSE2 on x86-64: the browser's
+              SIMD128 arithmetic, same logits); scalar = run.c's and runq.c's
+              loops, token-exact with them";
 
 struct Args {
     checkpoint: String,
@@ -37,6 +41,7 @@ struct Args {
     system_prompt: Option<String>,
     quantize: bool,
     threads: usize,
+    kernels: Kernels,
 }
 
 fn parse_args(argv: &[String]) -> Result<Args, String> {
@@ -53,6 +58,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
         system_prompt: None,
         quantize: false,
         threads: 1,
+        kernels: Kernels::default(),
     };
     let mut i = 2;
     while i < argv.len() {
@@ -81,6 +87,7 @@ fn parse_args(argv: &[String]) -> Result<Args, String> {
                     return Err(format!("-j takes 1 to {} threads", llama2_wasm::parallel::MAX_HELPERS + 1));
                 }
             }
+            "-k" => a.kernels = Kernels::parse(value).map_err(|e| e.to_string())?,
             _ => return Err(format!("unknown option {flag}")),
         }
         i += 2;
@@ -117,6 +124,7 @@ fn run(a: Args) -> Result<(), String> {
     let tokenizer = Tokenizer::from_bytes(&read_file(&a.tokenizer, "tokenizer")?)
         .map_err(|e| format!("{}: {e}", a.tokenizer))?;
     let mut llama = Llama::new(checkpoint, tokenizer).map_err(|e| e.to_string())?;
+    llama.set_kernels(a.kernels);
     let params = SamplerParams::new(a.temperature, a.topp, a.seed).map_err(|e| e.to_string())?;
     let mut out = std::io::stdout().lock();
 

@@ -1,8 +1,12 @@
-//! wasm SIMD128 kernels: the same functions as `scalar`, four lanes at a time.
+//! SIMD kernels: the same functions as `scalar`, four lanes at a time, written
+//! once over the 4-lane layer in `lanes` (wasm SIMD128 in the browser, SSE2
+//! natively). Both run the same sequence of IEEE operations, so the browser
+//! and the native CLI compute the same bits; nothing here calls libm (`exp`
+//! is a polynomial, tails go through the same polynomial in a padded vector).
 //!
-//! Sums are split over several f32x4 accumulators and `exp` is a polynomial,
-//! so results differ from the scalar reference by rounding only (the browser
-//! tests compare the two, and check token parity with run.c).
+//! Sums are split over several f32x4 accumulators, so results differ from the
+//! scalar reference by rounding only (tests/kernels.rs compares the two; the
+//! parity tests check token parity with run.c).
 //!
 //! Why these shapes (measured in headless Chromium on the 2-core bench machine,
 //! see README "Performance"): big matrices are bound by memory bandwidth, and
@@ -10,11 +14,11 @@
 //! small ones (stories260K, all in cache) are bound by instructions, and two
 //! rows per pass sharing each load of `x` wins there.
 
-use core::arch::wasm32::*;
+use super::lanes::*;
 
 /// Load 4 f32s from `s[i..i + 4]`.
 ///
-/// Safety: the caller guarantees `i + 4 <= s.len()`. wasm loads need no alignment.
+/// Safety: the caller guarantees `i + 4 <= s.len()`. unaligned loads are allowed.
 #[inline(always)]
 unsafe fn load(s: &[f32], i: usize) -> v128 {
     debug_assert!(i + 4 <= s.len());
@@ -176,9 +180,9 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Sums of four vectors at once: [Σm0, Σm1, Σm2, Σm3] (a 4x4 transpose + adds).
 #[inline(always)]
 fn hsum4(m0: v128, m1: v128, m2: v128, m3: v128) -> v128 {
-    let u0 = f32x4_add(i32x4_shuffle::<0, 4, 1, 5>(m0, m1), i32x4_shuffle::<2, 6, 3, 7>(m0, m1));
-    let u1 = f32x4_add(i32x4_shuffle::<0, 4, 1, 5>(m2, m3), i32x4_shuffle::<2, 6, 3, 7>(m2, m3));
-    f32x4_add(i32x4_shuffle::<0, 1, 4, 5>(u0, u1), i32x4_shuffle::<2, 3, 6, 7>(u0, u1))
+    let u0 = f32x4_add(zip_lo32(m0, m1), zip_hi32(m0, m1));
+    let u1 = f32x4_add(zip_lo32(m2, m3), zip_hi32(m2, m3));
+    f32x4_add(lo64(u0, u1), hi64(u0, u1))
 }
 
 /// Attention scores of one head: att[t] = q . k_t / scale, where k_t is
@@ -441,9 +445,19 @@ pub fn swiglu(hb: &mut [f32], hb2: &[f32]) {
         }
         j += 4;
     }
-    for k in n4..n {
-        let val = hb[k];
-        hb[k] = val * (1.0 / (1.0 + (-val).exp())) * hb2[k];
+    if n4 < n {
+        // the last n % 4 through the same polynomial (libm's expf would
+        // differ between the browser and native), in padded vectors
+        let (mut h, mut g) = ([0.0f32; 4], [0.0f32; 4]);
+        h[..n - n4].copy_from_slice(&hb[n4..]);
+        g[..n - n4].copy_from_slice(&hb2[n4..]);
+        // Safety: h and g have 4 floats.
+        unsafe {
+            let v = load(&h, 0);
+            let sig = f32x4_div(one, f32x4_add(one, exp4(f32x4_neg(v))));
+            store(&mut h, 0, f32x4_mul(f32x4_mul(v, sig), load(&g, 0)));
+        }
+        hb[n4..].copy_from_slice(&h[..n - n4]);
     }
 }
 
@@ -478,7 +492,7 @@ fn dot_i8_lanes(w: &[i8], x: &[i8]) -> (v128, usize) {
     let mut acc = i32x4_splat(0);
     let mut k = 0;
     while k + 16 <= n {
-        // Safety: k + 16 <= n <= w.len(), x.len(); wasm loads need no alignment.
+        // Safety: k + 16 <= n <= w.len(), x.len(); unaligned loads are allowed.
         unsafe {
             let wv = v128_load(w.as_ptr().add(k) as *const v128);
             let xv = v128_load(x.as_ptr().add(k) as *const v128);
@@ -508,7 +522,7 @@ fn dot_i8_i16(w: &[i8], x: &[i16]) -> v128 {
     let mut acc = i32x4_splat(0);
     let mut k = 0;
     while k < w.len() {
-        // Safety: k + 16 <= w.len() = x.len(); wasm loads need no alignment.
+        // Safety: k + 16 <= w.len() = x.len(); unaligned loads are allowed.
         unsafe {
             let wv = v128_load(w.as_ptr().add(k) as *const v128);
             let x0 = v128_load(x.as_ptr().add(k) as *const v128);
@@ -573,7 +587,7 @@ pub fn matmul_q8(xout: &mut [f32], xq: &[i8], xs: &[f32], wq: &[i8], ws: &[f32],
 /// [Σm0, Σm1, Σm2, Σm3] of four i32x4 vectors.
 #[inline(always)]
 fn hsum4_i32(m0: v128, m1: v128, m2: v128, m3: v128) -> v128 {
-    let u0 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(m0, m1), i32x4_shuffle::<2, 6, 3, 7>(m0, m1));
-    let u1 = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(m2, m3), i32x4_shuffle::<2, 6, 3, 7>(m2, m3));
-    i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(u0, u1), i32x4_shuffle::<2, 3, 6, 7>(u0, u1))
+    let u0 = i32x4_add(zip_lo32(m0, m1), zip_hi32(m0, m1));
+    let u1 = i32x4_add(zip_lo32(m2, m3), zip_hi32(m2, m3));
+    i32x4_add(lo64(u0, u1), hi64(u0, u1))
 }
