@@ -265,8 +265,10 @@ run_tests() {
     say "native tests (cargo test --release)"
     cargo test --release 2>&1 | tee "$log" || status=1
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
+    # exactly the design card's command: every test file built for wasm32
+    # (dev profile, optimized in Cargo.toml) and run in headless Chrome
     say "browser tests (wasm-pack test --headless --chrome)"
-    wasm-pack test --headless --chrome --release -- --test web 2>&1 | tee "$log" || status=1
+    wasm-pack test --headless --chrome 2>&1 | tee "$log" || status=1
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     say "page tests (headless Chromium via playwright-core; screenshots in tests/e2e/out)"
     (cd tests && node --test --test-concurrency=1 e2e/) 2>&1 | tee "$log" || status=1
