@@ -331,7 +331,7 @@ async function pageMemory(base, model) {
 
 const fmt = (x, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
 const range = (s, d = 0) => `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
-const mb = (b) => `${fmt(b / 1e6)} MB`;
+const mb = (b) => `${fmt(b / 1e6, b < 1e7 ? 1 : 0)} MB`;
 
 async function main() {
   fs.mkdirSync(outDir, { recursive: true });
