@@ -1,5 +1,7 @@
-// The benchmark: `./build.sh bench` (which builds www/pkg, www/pkg-scalar and
-// the native CLI first), or `cd tests && node bench/run.mjs`.
+// The benchmark: `./build.sh bench` (which builds www/pkg, www/pkg-threads,
+// www/pkg-scalar, candle, the native CLI, llama2.c's run.c and runq.c and the
+// memory probe first), or `cd tests && node bench/run.mjs` once they are built;
+// a quick run: `BENCH_RUNS=1 BENCH_MODELS=260K,15M BENCH_PARTS=speed ./build.sh bench`.
 //
 // For stories260K (real) and random-weight checkpoints of the 15M / 42M /
 // 110M shapes, fp32 and Q8_0 (llama2.c's export version 2 files, made from the
