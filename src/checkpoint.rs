@@ -24,10 +24,54 @@ pub const MAGIC: u32 = 0x616b_3432;
 const LEGACY_HEADER_BYTES: usize = 7 * 4;
 const EXPORT_HEADER_BYTES: usize = 256;
 
-/// Most memory a model may need (weights + KV cache + activations). wasm32
-/// addresses 4 GiB in all; natively we still refuse absurd headers rather
-/// than asking the OS for hundreds of gigabytes.
-pub const MEMORY_LIMIT: u64 = if usize::BITS == 32 { 1 << 32 } else { 1 << 36 };
+/// Most memory a model may need for its whole life (weights, KV cache,
+/// activations, token history, sampler): see [`memory_limit`].
+static MEMORY_LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The memory a model may take: in wasm32, 4 GiB less 256 MiB left for the
+/// page's own allocations (text, the inspector, the next file's header);
+/// natively, the machine's physical memory (Linux: /proc/meminfo's
+/// MemTotal), else 64 GiB. Tests and embedders lower it with [`set_memory_limit`].
+pub fn memory_limit() -> u64 {
+    use std::sync::atomic::Ordering::Relaxed;
+    match MEMORY_LIMIT.load(Relaxed) {
+        0 => {
+            let limit = default_memory_limit();
+            MEMORY_LIMIT.store(limit, Relaxed);
+            limit
+        }
+        limit => limit,
+    }
+}
+
+/// Set the limit [`memory_limit`] returns (0 restores the default).
+pub fn set_memory_limit(bytes: u64) {
+    MEMORY_LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn default_memory_limit() -> u64 {
+    if usize::BITS == 32 {
+        return (1 << 32) - (256 << 20);
+    }
+    physical_memory().unwrap_or(1 << 36)
+}
+
+/// Total physical memory in bytes, where the platform says.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The KV cache may be at most this many times the weights (or
+/// [`KV_FLOOR`], whichever is more): real exports are far below it
+/// (stories110M: 0.17x, stories260K: 0.6x, Llama 2 7B at 4096: 0.16x); a
+/// header whose seq_len asks for more is damaged or crafted (a 1 MB model
+/// with a 3-million-token context would take 4 GB before its first token).
+pub const KV_PER_WEIGHT: u64 = 8;
+/// The KV cache any model may have regardless of its weights: 256 MiB.
+pub const KV_FLOOR: u64 = 256 << 20;
 
 /// The hyperparameters, as in run.c's `Config` (all validated positive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +345,12 @@ fn validate_config(f: [i32; 7], legacy: bool) -> Result<Config> {
             c.n_heads, c.n_kv_heads
         )));
     }
+    if c.vocab_size < 3 {
+        return Err(Error::Checkpoint(format!(
+            "vocab_size is {}; llama2.c models need at least 3 tokens (<unk>, <s> = 1, </s> = 2)",
+            c.vocab_size
+        )));
+    }
     if c.head_size() % 2 != 0 {
         return Err(Error::Checkpoint(format!(
             "head size {} (dim {} / n_heads {}) is odd; RoPE rotates pairs",
@@ -344,6 +394,11 @@ enum Tensor {
     Wcls,    // only when the classifier is not shared
 }
 const TENSORS: usize = 13;
+/// Each tensor's name as run.c's `TransformerWeights` calls it, by `Tensor as usize`.
+const TENSOR_NAMES: [&str; TENSORS] = [
+    "token_embedding_table", "rms_att_weight", "rms_ffn_weight", "wq", "wk", "wv", "wo", "w1", "w2", "w3",
+    "rms_final_weight", "freq_cis", "wcls",
+];
 
 /// run.c's `memory_map_weights` order.
 const LEGACY_ORDER: &[Tensor] = {
@@ -496,16 +551,41 @@ pub fn check(head: &[u8], file_len: u64) -> Result<Header> {
     if file_len != expected {
         return Err(Error::CheckpointSize { actual: file_len, expected });
     }
+    check_kv_cache(&header)?;
     let bytes = memory_needed(&header)?;
-    if bytes >= MEMORY_LIMIT {
+    if bytes >= memory_limit() {
         return Err(Error::TooLarge { what: "this model (weights, KV cache and activations)", bytes });
     }
     Ok(header)
 }
 
-/// Bytes a loaded model occupies: weights plus run state.
+/// The KV cache's ceiling relative to the weights (see [`KV_PER_WEIGHT`]).
+pub fn check_kv_cache(h: &Header) -> Result<()> {
+    let c = &h.config;
+    let kv = mul(&[c.n_layers, c.seq_len, c.kv_dim(), 2 * 4])?;
+    let weights = weight_bytes(h)?;
+    let ceiling = weights.saturating_mul(KV_PER_WEIGHT).max(KV_FLOOR);
+    if kv > ceiling {
+        return Err(Error::Checkpoint(format!(
+            "seq_len {} needs a KV cache of {} bytes, more than {KV_PER_WEIGHT} times the weights ({} bytes) \
+             and more than {} bytes: the header is damaged, or the context is far longer than this model's size supports",
+            thousands(c.seq_len as u64),
+            thousands(kv),
+            thousands(weights),
+            thousands(KV_FLOOR)
+        )));
+    }
+    Ok(())
+}
+
+/// Bytes a loaded model occupies for its whole life: weights, run state,
+/// and the generation's own buffers (token history and what followed each
+/// position, up to seq_len; the sampler's (vocab_size,) sort buffer).
 pub fn memory_needed(h: &Header) -> Result<u64> {
-    add(&[weight_bytes(h)?, run_state_bytes(&h.config)?])
+    let c = &h.config;
+    let history = mul(&[c.seq_len + 1, 4 + 8])?;
+    let sampler = mul(&[c.vocab_size, 8])?;
+    add(&[weight_bytes(h)?, run_state_bytes(c)?, history, sampler])
 }
 
 fn looks_like_export(head: &[u8]) -> bool {
@@ -550,7 +630,9 @@ struct Buffers {
 
 fn reserve<T>(v: &mut Vec<T>, n: u64) -> Result<()> {
     let too_large = || Error::TooLarge { what: "the weights", bytes: n * std::mem::size_of::<T>() as u64 };
-    v.try_reserve_exact(usize::try_from(n).map_err(|_| too_large())?).map_err(|_| too_large())
+    v.try_reserve_exact(usize::try_from(n).map_err(|_| too_large())?).map_err(|_| too_large())?;
+    crate::kernels::stream_hint(v);
+    Ok(())
 }
 
 /// Builds a checkpoint from its bytes arriving in order, chunk by chunk (a
@@ -677,6 +759,23 @@ impl CheckpointBuilder {
                 thousands(self.file_len)
             )));
         }
+        // a NaN or infinite weight makes every logit NaN (the model would
+        // print <unk> forever): refuse the file, naming where it starts
+        for (i, buf) in self.buffers.iter().enumerate() {
+            if let Some(at) = buf.f32.iter().position(|v| !v.is_finite()) {
+                let bad = buf.f32.iter().filter(|v| !v.is_finite()).count();
+                let what = if self.header.group_size.is_some() && i != Tensor::RmsAtt as usize
+                    && i != Tensor::RmsFfn as usize && i != Tensor::RmsFinal as usize { " scale" } else { "" };
+                return Err(Error::Checkpoint(format!(
+                    "{}'s{what} values hold {} NaN or infinite number{} (the first, {}, at index {}): the file is damaged",
+                    TENSOR_NAMES[i],
+                    thousands(bad as u64),
+                    if bad == 1 { "" } else { "s" },
+                    buf.f32[at],
+                    thousands(at as u64)
+                )));
+            }
+        }
         let group_size = self.header.group_size;
         let mut take = |t: Tensor| std::mem::take(&mut self.buffers[t as usize]);
         let mut matrix = |t: Tensor| {
@@ -707,9 +806,11 @@ impl CheckpointBuilder {
 
 /// export.py's Q8_0 rule for one matrix: per group of `gs` values,
 /// scale = max|w| / 127 and q = round(w / scale), ties to even (torch.round).
-pub fn quantize_q80(w: &[f32], gs: usize) -> (Vec<i8>, Vec<f32>) {
-    let mut q = Vec::with_capacity(w.len());
-    let mut s = Vec::with_capacity(w.len() / gs);
+pub fn quantize_q80(w: &[f32], gs: usize) -> Result<(Vec<i8>, Vec<f32>)> {
+    let (mut q, mut s) = (Vec::new(), Vec::new());
+    let too_large = || Error::TooLarge { what: "the int8 copy of the weights", bytes: (w.len() + w.len() / gs * 4) as u64 };
+    q.try_reserve_exact(w.len()).map_err(|_| too_large())?;
+    s.try_reserve_exact(w.len() / gs).map_err(|_| too_large())?;
     for group in w.chunks_exact(gs) {
         let wmax = group.iter().fold(0.0f32, |m, v| m.max(v.abs()));
         let scale = wmax / 127.0;
@@ -717,7 +818,7 @@ pub fn quantize_q80(w: &[f32], gs: usize) -> (Vec<i8>, Vec<f32>) {
         // an all-zero group divides 0 by 0: NaN, which becomes 0
         q.extend(group.iter().map(|v| (v / scale).round_ties_even() as i8));
     }
-    (q, s)
+    Ok((q, s))
 }
 
 impl Checkpoint {
@@ -749,19 +850,32 @@ impl Checkpoint {
     /// Quantize an fp32 checkpoint to Q8_0 (export.py's rule and group size
     /// choice), one matrix at a time so the fp32 copy of each is freed as
     /// soon as it is converted. A Q8_0 checkpoint is returned as it is.
-    pub fn quantize(mut self) -> Checkpoint {
+    ///
+    /// Refused when the group size export.py's rule picks would not make the
+    /// model smaller (dim or hidden_dim odd: group size 1 costs a 4-byte
+    /// scale per int8 value), and when memory runs out (an error, with the
+    /// fp32 model given up: quantizing replaces it matrix by matrix).
+    pub fn quantize(mut self) -> Result<Checkpoint> {
         if self.weights.group_size.is_some() {
-            return self;
+            return Ok(self);
         }
-        let gs = default_group_size(&self.header.config);
+        let c = self.header.config;
+        let gs = default_group_size(&c);
+        if gs < 2 {
+            return Err(Error::Checkpoint(format!(
+                "int8 needs a group size of at least 2, but the largest power of two dividing dim {} and hidden_dim {} is {gs}: \
+                 int8 values with a 4-byte scale each would be larger than fp32; run this model as fp32",
+                c.dim, c.hidden_dim
+            )));
+        }
         for m in self.weights.matrices_mut() {
             if let Matrix::F32(w) = m {
-                let (q, s) = quantize_q80(w, gs);
+                let (q, s) = quantize_q80(w, gs)?;
                 *m = Matrix::Q8 { q, s, group_size: gs };
             }
         }
         self.weights.group_size = Some(gs);
-        self
+        Ok(self)
     }
 
     /// Number of parameters held (the classifier counted once when shared).
@@ -798,7 +912,7 @@ mod tests {
     #[test]
     fn export_q80_rule_rounds_half_to_even() {
         // max 127 -> scale 1: 2.5 -> 2, 3.5 -> 4, -0.5 -> -0 (ties to even, as torch.round)
-        let (q, s) = quantize_q80(&[127.0, 2.5, 3.5, -0.5], 4);
+        let (q, s) = quantize_q80(&[127.0, 2.5, 3.5, -0.5], 4).unwrap();
         assert_eq!((q, s), (vec![127, 2, 4, 0], vec![1.0]));
     }
 

@@ -96,17 +96,24 @@ impl Llama {
         if tokenizer.vocab_size() != vocab_size {
             return Err(Error::VocabMismatch { tokenizer: tokenizer.vocab_size(), checkpoint: vocab_size });
         }
+        let seq_len = checkpoint.config().seq_len;
         let transformer = Transformer::new(checkpoint)?;
         let params = SamplerParams { temperature: 1.0, topp: 0.9, seed: 1 };
+        // the history of a whole sequence is allocated now (counted in
+        // checkpoint::memory_needed), so no step ever grows it
+        let too_large = || Error::TooLarge { what: "the token history", bytes: (seq_len as u64 + 1) * 12 };
+        let (mut tokens, mut outcomes) = (Vec::new(), Vec::new());
+        tokens.try_reserve_exact(seq_len + 1).map_err(|_| too_large())?;
+        outcomes.try_reserve_exact(seq_len + 1).map_err(|_| too_large())?;
         Ok(Llama {
             transformer,
             tokenizer,
-            sampler: Sampler::new(vocab_size, params),
+            sampler: Sampler::new(vocab_size, params)?,
             params,
             mode: Mode::Idle,
-            tokens: Vec::new(),
+            tokens,
             cached: 0,
-            outcomes: Vec::new(),
+            outcomes,
         })
     }
 

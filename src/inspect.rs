@@ -376,7 +376,7 @@ pub struct Distribution {
 pub fn distribution(kernels: Kernels, logits: &[f32], temperature: f32, topp: f32, k: usize, next: Option<u32>) -> Distribution {
     let n = logits.len();
     let mut probs = logits.to_vec();
-    if temperature != 0.0 {
+    if temperature != 0.0 && !crate::sampler::underflows(logits, temperature) {
         for p in probs.iter_mut() {
             *p /= temperature;
         }

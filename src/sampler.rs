@@ -84,15 +84,20 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn new(vocab_size: usize, params: SamplerParams) -> Sampler {
-        Sampler {
+    pub fn new(vocab_size: usize, params: SamplerParams) -> Result<Sampler> {
+        let mut probindex = Vec::new();
+        probindex
+            .try_reserve_exact(vocab_size)
+            .map_err(|_| Error::TooLarge { what: "the sampler's buffer", bytes: vocab_size as u64 * 8 })?;
+        probindex.resize(vocab_size, ProbIndex::default());
+        Ok(Sampler {
             vocab_size,
-            probindex: vec![ProbIndex::default(); vocab_size],
+            probindex,
             temperature: params.temperature,
             topp: params.topp,
             rng_state: params.seed,
             kernels: Kernels::default(),
-        }
+        })
     }
 
     /// Restart with new parameters, keeping the buffer.
@@ -106,7 +111,7 @@ impl Sampler {
     /// probabilities, as in run.c).
     pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
         let logits = &mut logits[..self.vocab_size];
-        if self.temperature == 0.0 {
+        if self.temperature == 0.0 || underflows(logits, self.temperature) {
             return sample_argmax(logits);
         }
         for l in logits.iter_mut() {
@@ -120,6 +125,15 @@ impl Sampler {
             sample_topp(logits, self.topp, &mut self.probindex, coin)
         }
     }
+}
+
+/// Is the temperature so small that logits / temperature overflows f32
+/// (e.g. 1e-38 with logits near 10)? run.c would then softmax infinities
+/// into NaN and print <unk> forever; the limit of sampling as the
+/// temperature goes to 0 is the argmax, so that is what such runs get.
+pub(crate) fn underflows(logits: &[f32], temperature: f32) -> bool {
+    let max_abs = logits.iter().fold(0.0f32, |m, l| m.max(l.abs()));
+    !(max_abs / temperature).is_finite()
 }
 
 /// Index of the largest value (the first one on ties).

@@ -16,6 +16,11 @@ use crate::error::{Error, Result};
 pub const BOS: u32 = 1;
 pub const EOS: u32 = 2;
 
+/// The longest token a tokenizer.bin may declare (Llama 2's is 27 bytes).
+pub const MAX_TOKEN_LENGTH: i32 = 1 << 16;
+/// The most tokens a tokenizer.bin may hold (Llama 2 has 32,000, Llama 3 128,256).
+pub const MAX_TOKENS: usize = 1 << 20;
+
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     vocab: Vec<Vec<u8>>,            // (vocab_size,) token bytes
@@ -42,17 +47,27 @@ impl Tokenizer {
             ));
         }
         let max_token_length = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        if max_token_length <= 0 || max_token_length > 1 << 16 {
+        if !(1..=MAX_TOKEN_LENGTH).contains(&max_token_length) {
             return err(format!(
                 "max_token_length is {max_token_length}; expected a small positive number \
                  (is this a llama2.c tokenizer.bin?)"
             ));
         }
-        let mut vocab = Vec::new();
-        let mut scores = Vec::new();
+        // first pass: validate every entry and count them, so that the
+        // tables are allocated once, fallibly, before any token is copied
+        let mut entries: Vec<(f32, std::ops::Range<usize>)> = Vec::new();
         let mut at = 4usize;
         while at < bytes.len() {
-            let i = vocab.len();
+            let i = entries.len();
+            if i == MAX_TOKENS {
+                return err(format!(
+                    "it holds more than {} tokens (at byte {} of {}); llama2.c tokenizers hold one per vocabulary entry: \
+                     the file is corrupt or has something appended",
+                    crate::error::thousands(MAX_TOKENS as u64),
+                    crate::error::thousands(at as u64),
+                    crate::error::thousands(bytes.len() as u64)
+                ));
+            }
             if bytes.len() - at < 8 {
                 return err(format!(
                     "truncated: token {i} at byte {at} needs an 8-byte score and length, \
@@ -64,6 +79,9 @@ impl Tokenizer {
             let score = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             let len = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
             at += 8;
+            if !score.is_finite() {
+                return err(format!("token {i} has the merge score {score}; scores must be finite numbers"));
+            }
             if len < 0 || len > max_token_length {
                 return err(format!(
                     "token {i} claims {len} bytes, outside 0..={max_token_length} \
@@ -77,14 +95,26 @@ impl Tokenizer {
                     bytes.len() - at
                 ));
             }
-            vocab.push(bytes[at..at + len].to_vec());
-            scores.push(score);
+            entries.push((score, at..at + len));
             at += len;
         }
-        if vocab.is_empty() {
+        if entries.is_empty() {
             return err("the file holds no tokens".into());
         }
-        let mut lookup = HashMap::with_capacity(vocab.len());
+        let n = entries.len();
+        let too_large = || Error::TooLarge { what: "the tokenizer's tables", bytes: n as u64 * 64 + bytes.len() as u64 };
+        let (mut vocab, mut scores) = (Vec::new(), Vec::new());
+        vocab.try_reserve_exact(n).map_err(|_| too_large())?;
+        scores.try_reserve_exact(n).map_err(|_| too_large())?;
+        for (score, range) in entries {
+            vocab.push(bytes[range].to_vec());
+            scores.push(score);
+        }
+        if !vocab.iter().any(|piece| piece == b" ") {
+            return err("it has no \" \" token, which run.c puts before every prompt (the dummy prefix)".into());
+        }
+        let mut lookup = HashMap::new();
+        lookup.try_reserve(n).map_err(|_| too_large())?;
         for (id, piece) in vocab.iter().enumerate() {
             // run.c bsearches a sorted copy; with duplicate strings we keep the first id
             lookup.entry(piece.clone()).or_insert(id as u32);
@@ -97,7 +127,7 @@ impl Tokenizer {
     pub fn looks_like(head: &[u8]) -> bool {
         let i32_at = |at: usize| head.get(at..at + 4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let Some(max) = i32_at(0) else { return false };
-        if !(1..=1024).contains(&max) {
+        if !(1..=MAX_TOKEN_LENGTH).contains(&max) {
             return false;
         }
         // three whole entries with finite scores and lengths within max

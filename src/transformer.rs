@@ -1,6 +1,6 @@
 //! The Transformer: weights + run state, and the forward pass of run.c.
 
-use crate::checkpoint::{run_state_bytes, Checkpoint, Config, Header, Matrix, Weights, MEMORY_LIMIT};
+use crate::checkpoint::{memory_limit, run_state_bytes, Checkpoint, Config, Header, Matrix, Weights};
 use crate::error::{Error, Result};
 use crate::inspect::{lap, snapshot, Phase, Probe, Stage};
 use crate::parallel;
@@ -74,7 +74,7 @@ fn zeros(n: usize, what: &'static str) -> Result<Vec<f32>> {
 impl RunState {
     pub fn new(c: &Config, group_size: Option<usize>) -> Result<RunState> {
         let bytes = run_state_bytes(c)?;
-        if bytes >= MEMORY_LIMIT {
+        if bytes >= memory_limit() {
             return Err(Error::TooLarge { what: "the KV cache and activations", bytes });
         }
         let kv = c.n_layers * c.seq_len * c.kv_dim();

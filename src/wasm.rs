@@ -116,7 +116,7 @@ impl Model {
         console_error_panic_hook::set_once();
         let mut checkpoint = Checkpoint::from_source(&JsBytes(checkpoint))?;
         if quantize == Some(true) {
-            checkpoint = checkpoint.quantize();
+            checkpoint = checkpoint.quantize()?;
         }
         let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
         Ok(Model { llama: Llama::new(checkpoint, tokenizer)? })
@@ -464,7 +464,7 @@ impl ModelLoader {
         let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
         let mut checkpoint = builder.finish()?;
         if self.quantize {
-            checkpoint = checkpoint.quantize();
+            checkpoint = checkpoint.quantize()?;
         }
         Ok(Model { llama: Llama::new(checkpoint, tokenizer)? })
     }

@@ -61,6 +61,16 @@ fn bad_checkpoint_rows() -> Vec<(String, String)> {
     let mut v1_bad_shared = v1.clone();
     v1_bad_shared[36] = 7;
     let q80 = data("stories260K_q80.bin");
+    let mut v1_long_context = v1.clone();
+    v1_long_context[32..36].copy_from_slice(&3_000_000i32.to_le_bytes());
+    // stories260K.bin: the 28-byte header, the embedding (512 x 64), rms_att (5 x 64), then wq
+    let mut nan_weight = good.clone();
+    let wq = 28 + 4 * (512 * 64 + 5 * 64);
+    nan_weight[wq + 40..wq + 44].copy_from_slice(&f32::NAN.to_le_bytes());
+    // the Q8_0 file: 256-byte header, rms weights (fp32), then the embedding's int8 values and scales
+    let mut q80_inf_scale = q80.clone();
+    let scales = 256 + 4 * (5 * 64 + 5 * 64 + 64) + 512 * 64;
+    q80_inf_scale[scales..scales + 4].copy_from_slice(&f32::INFINITY.to_le_bytes());
     let with_group_size = |gs: i32| {
         let mut b = q80.clone();
         b[37..41].copy_from_slice(&gs.to_le_bytes());
@@ -92,8 +102,12 @@ fn bad_checkpoint_rows() -> Vec<(String, String)> {
             "KV cache beyond what can be held",
             // a valid tiny v1 file (504 floats of weights) whose seq_len asks for a 128 GiB KV cache
             with_body(export(1, [8, 8, 1, 1, 1, 4, i32::MAX], 1), 4 * 8 + 3 * 8 + 4 * 64 + 3 * 64),
-            &["KV cache", "would need"],
+            &["KV cache", "seq_len 2,147,483,647"],
         ),
+        ("a 1 MB model with a 3,000,000-token context", v1_long_context, &["seq_len 3,000,000", "KV cache", "8 times the weights"]),
+        ("vocab_size 1", legacy([64, 172, 5, 8, 4, 1, 512]), &["vocab_size is 1", "at least 3"]),
+        ("a NaN weight", nan_weight, &["wq", "NaN or infinite", "damaged"]),
+        ("an infinite Q8_0 scale", q80_inf_scale, &["NaN or infinite", "scale"]),
         ("random bytes", noise(4096), &["invalid checkpoint"]),
         ("a tokenizer given as checkpoint", data("tok512.bin"), &["this is a tokenizer"]),
         ("the Llama 2 tokenizer given as checkpoint", data("tokenizer.bin"), &["this is a tokenizer"]),
@@ -115,6 +129,15 @@ fn bad_tokenizer_rows() -> Vec<(String, String)> {
     let tok = data("tok512.bin");
     let mut bad_len = tok.clone();
     bad_len[8..12].copy_from_slice(&(-3i32).to_le_bytes()); // first token's length
+    let mut nan_score = tok.clone();
+    nan_score[4..8].copy_from_slice(&f32::NAN.to_le_bytes()); // first token's score
+    // the " " token (score, length 1, b' ') made "#"
+    let at = tok.windows(5).position(|w| w == [1, 0, 0, 0, b' ']).unwrap();
+    let mut no_space = tok.clone();
+    no_space[at + 4] = b'#';
+    // scaled down from a 1 GiB file that begins like a tokenizer: each 8
+    // zero bytes read as one more empty token
+    let trailing_zeros = [tok.as_slice(), &vec![0u8; 9 << 20]].concat();
     let table: Vec<(&str, Vec<u8>, &[&str])> = vec![
         ("empty", vec![], &["too short"]),
         ("zero max_token_length", vec![0, 0, 0, 0], &["max_token_length is 0"]),
@@ -122,6 +145,9 @@ fn bad_tokenizer_rows() -> Vec<(String, String)> {
         ("truncated mid-token", tok[..101].to_vec(), &["truncated"]),
         ("truncated by one byte", tok[..tok.len() - 1].to_vec(), &["truncated"]),
         ("negative token length", bad_len, &["claims -3 bytes"]),
+        ("a NaN merge score", nan_score, &["token 0", "merge score NaN"]),
+        ("no \" \" token", no_space, &["no \" \" token", "dummy prefix"]),
+        ("tok512.bin followed by 9 MB of zeros", trailing_zeros, &["more than 1,048,576 tokens", "appended"]),
         ("random bytes", noise(4096), &["invalid tokenizer"]),
         ("a checkpoint given as tokenizer", data("stories260K.bin"), &["this is a model checkpoint"]),
         ("an export checkpoint given as tokenizer", data("stories260K_v1.bin"), &["this is a model checkpoint"]),
@@ -233,4 +259,33 @@ fn a_megabyte_prompt_is_encoded_not_hung_on() {
     // it starts as the sentence alone does (merges are local)
     let one = tok.encode("Once upon a time, a llama", true, false).unwrap();
     assert_eq!(&ids[..one.len() - 1], &one[..one.len() - 1]);
+}
+
+/// export.py's group size for an fp32 model whose dim or hidden_dim is odd
+/// is 1: int8 values with a 4-byte scale each would be bigger than fp32.
+#[test]
+fn int8_refuses_a_group_size_that_would_not_shrink_the_model() {
+    let (dim, hidden, layers, vocab, seq_len) = (6usize, 3usize, 1usize, 8usize, 4usize);
+    let floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hidden) + dim + seq_len * dim;
+    let header = legacy([dim as i32, hidden as i32, layers as i32, 1, 1, vocab as i32, seq_len as i32]);
+    let c = Checkpoint::from_bytes(&with_body(header, floats)).unwrap();
+    let err = c.quantize().unwrap_err().to_string();
+    assert!(err.contains("group size") && err.contains("larger than fp32"), "{err}");
+}
+
+/// Temperatures so small that logits / temperature overflows (1e-38, 1e-40)
+/// sample as their limit, greedy, instead of NaN probabilities; 5e-324
+/// (0 as an f32) already was greedy.
+#[test]
+fn temperatures_that_underflow_are_greedy() {
+    let run = |t: f64| {
+        let mut llama = Llama::from_bytes(&data("stories260K.bin"), &data("tok512.bin")).unwrap();
+        llama.generate("Once upon a time", SamplerParams::new(t, 0.9, 7).unwrap(), 60).unwrap();
+        llama.tokens().to_vec()
+    };
+    let greedy = run(0.0);
+    for t in [1e-38, 1e-40, 5e-324] {
+        assert_eq!(run(t), greedy, "temperature {t}");
+    }
+    assert_ne!(run(1.0), greedy, "a real temperature samples");
 }

@@ -46,7 +46,7 @@ fn recording_changes_no_token_of_q80_models_either() {
     for quantize_on_load in [false, true] {
         let run = |inspect: bool| {
             let mut llama = if quantize_on_load {
-                let c = llama2_wasm::Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize();
+                let c = llama2_wasm::Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize().unwrap();
                 Llama::new(c, llama2_wasm::Tokenizer::from_bytes(&data("tok512.bin")).unwrap()).unwrap()
             } else {
                 Llama::from_bytes(&data("stories260K_q80.bin"), &data("tok512.bin")).unwrap()

@@ -66,7 +66,7 @@ fn simd_q80_follows_runq_c_up_to_near_ties() {
 /// Q8_0 file, and so runq.c's generations.
 #[test]
 fn quantize_on_load_equals_the_exported_q80_file() {
-    let on_load = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize();
+    let on_load = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize().unwrap();
     let file = Checkpoint::from_bytes(&data("stories260K_q80.bin")).unwrap();
     assert_eq!(file.header.group_size, Some(4));
     assert_eq!(on_load.weights.group_size, Some(4));
@@ -81,7 +81,7 @@ fn quantize_on_load_equals_the_exported_q80_file() {
     for case in generate_cases().into_iter().filter(|c| c.model.contains("_q80")) {
         let tok = Tokenizer::from_bytes(&data(&case.tokenizer)).unwrap();
         let params = SamplerParams::new(case.temperature, case.topp, case.seed).unwrap();
-        let checkpoint = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize();
+        let checkpoint = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize().unwrap();
         let mut on_load = Llama::new(checkpoint, tok.clone()).unwrap();
         let mut from_file = Llama::from_bytes(&data(&case.model), &data(&case.tokenizer)).unwrap();
         on_load.generate(&case.prompt, params, case.steps).unwrap();

@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     }
     bytes.extend(weights.iter().cycle().take(floats * 4));
     let Ok(checkpoint) = Checkpoint::from_bytes(&bytes) else { return };
-    let checkpoint = if data[8] % 2 == 0 { checkpoint.quantize() } else { checkpoint };
+    let checkpoint = if data[8] % 2 == 0 { match checkpoint.quantize() { Ok(c) => c, Err(_) => return } } else { checkpoint };
 
     // a tokenizer: <unk> <s> </s>, the 256 byte tokens, then a few merges
     let mut tok = 16i32.to_le_bytes().to_vec();

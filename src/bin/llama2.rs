@@ -119,7 +119,7 @@ fn run(a: Args) -> Result<(), String> {
     let mut checkpoint = Checkpoint::from_bytes(&read_file(&a.checkpoint, "checkpoint")?)
         .map_err(|e| format!("{}: {e}", a.checkpoint))?;
     if a.quantize {
-        checkpoint = checkpoint.quantize();
+        checkpoint = checkpoint.quantize().map_err(|e| format!("{}: {e}", a.checkpoint))?;
     }
     let tokenizer = Tokenizer::from_bytes(&read_file(&a.tokenizer, "tokenizer")?)
         .map_err(|e| format!("{}: {e}", a.tokenizer))?;

@@ -90,7 +90,7 @@ pub fn digests(files: &dyn Fn(&str) -> Vec<u8>) -> Vec<(&'static str, u64)> {
     let mut out = vec![
         ("stories260K fp32, 200 positions", run(fp32(), 200, &prompt)),
         ("stories260K_q80.bin, 200 positions", run(Checkpoint::from_bytes(&files("stories260K_q80.bin")).unwrap(), 200, &prompt)),
-        ("stories260K quantized on load, 200 positions", run(fp32().quantize(), 200, &prompt)),
+        ("stories260K quantized on load, 200 positions", run(fp32().quantize().unwrap(), 200, &prompt)),
     ];
     // a sampled generation: the probabilities come from the SIMD softmax too
     let mut llama = Llama::new(fp32(), tok).unwrap();
@@ -103,7 +103,7 @@ pub fn digests(files: &dyn Fn(&str) -> Vec<u8>) -> Vec<(&'static str, u64)> {
     let random = random_15m();
     let bos = [1u32];
     out.push(("random 15M shape fp32, 12 positions", run(Checkpoint::from_bytes(&random).unwrap(), 12, &bos)));
-    out.push(("random 15M shape quantized on load, 12 positions", run(Checkpoint::from_bytes(&random).unwrap().quantize(), 12, &bos)));
+    out.push(("random 15M shape quantized on load, 12 positions", run(Checkpoint::from_bytes(&random).unwrap().quantize().unwrap(), 12, &bos)));
     out
 }
 
