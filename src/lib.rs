@@ -11,6 +11,7 @@
 #![cfg_attr(all(target_arch = "wasm32", target_feature = "atomics"), feature(stdarch_wasm_atomic_wait))]
 
 pub mod checkpoint;
+pub mod cli;
 pub mod error;
 pub mod generate;
 pub mod inspect;

@@ -1,190 +1,277 @@
 //! Native CLI mirroring llama2.c's `run`: same flags, same defaults, the text
-//! to stdout and `achieved tok/s: X` to stderr.
+//! to stdout and `achieved tok/s: X` to stderr. Arguments are parsed in
+//! `llama2_wasm::cli`; this file does the I/O.
 //!
 //!     cargo run --release --bin llama2 -- model.bin -z tokenizer.bin -n 256 -i "Once upon a time"
+//!
+//! Exit codes: 0 on success, after `-h`/`--help`, and when stdout is closed
+//! early (`llama2 … | head`: the reader has all it wanted); 1 for a usage
+//! error, a bad file, or a failed read or write (the message on stderr).
 
-use std::io::{BufRead, Write};
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use llama2_wasm::kernels::Kernels;
+use llama2_wasm::checkpoint::CheckpointBuilder;
+use llama2_wasm::cli::{self, Args, Command, Mode, CHUNK_BYTES, MAX_LINE_BYTES, MAX_TOKENIZER_BYTES, USAGE};
 use llama2_wasm::sampler::SamplerParams;
 use llama2_wasm::{Checkpoint, Llama, Tokenizer};
 
-const USAGE: &str = "\
-Usage:   llama2 <checkpoint> [options]
-Example: llama2 model.bin -n 256 -i \"Once upon a time\"
-Options:
-  -t <float>  temperature in [0,inf], default 1.0
-  -p <float>  p value in top-p (nucleus) sampling in [0,1] default 0.9
-  -s <int>    random seed, default: a random one
-  -n <int>    number of steps to run for, default 256. 0 = max_seq_len
-  -i <string> input prompt
-  -z <string> optional path to custom tokenizer (default tokenizer.bin)
-  -m <string> mode: generate|chat, default: generate
-  -y <string> (optional) system prompt in chat mode
-  -q <int>    1 = run an fp32 checkpoint as int8 (Q8_0, quantized on load), default 0
-  -j <int>    threads sharing each large matmul, default 1 (run.c without OpenMP)
-  -k <string> kernels: simd|scalar, default simd (SSE2 on x86-64: the browser's
-              SIMD128 arithmetic, same logits); scalar = run.c's and runq.c's
-              loops, token-exact with them";
-
-struct Args {
-    checkpoint: String,
-    tokenizer: String,
-    temperature: f64,
-    topp: f64,
-    seed: u64,
-    steps: i64,
-    prompt: Option<String>,
-    mode: String,
-    system_prompt: Option<String>,
-    quantize: bool,
-    threads: usize,
-    kernels: Kernels,
+/// Why the CLI stops early.
+enum Stop {
+    /// An error message for stderr; exit 1.
+    Error(String),
+    /// stdout was closed by its reader: stop quietly, exit 0.
+    Closed,
 }
 
-fn parse_args(argv: &[String]) -> Result<Args, String> {
-    let checkpoint = argv.get(1).ok_or("missing <checkpoint>")?.clone();
-    let mut a = Args {
-        checkpoint,
-        tokenizer: "tokenizer.bin".into(),
-        temperature: 1.0,
-        topp: 0.9,
-        seed: 0,
-        steps: 256,
-        prompt: None,
-        mode: "generate".into(),
-        system_prompt: None,
-        quantize: false,
-        threads: 1,
-        kernels: Kernels::default(),
+impl From<String> for Stop {
+    fn from(msg: String) -> Stop {
+        Stop::Error(msg)
+    }
+}
+
+impl From<llama2_wasm::Error> for Stop {
+    fn from(e: llama2_wasm::Error) -> Stop {
+        Stop::Error(e.to_string())
+    }
+}
+
+/// stdout, flushed after every piece (the text streams as it is generated),
+/// with write errors as [`Stop`]s instead of panics or silence.
+struct Out(io::StdoutLock<'static>);
+
+impl Out {
+    fn write(&mut self, text: &str) -> Result<(), Stop> {
+        self.0.write_all(text.as_bytes()).and_then(|()| self.0.flush()).map_err(|e| match e.kind() {
+            io::ErrorKind::BrokenPipe => Stop::Closed,
+            _ => Stop::Error(format!("couldn't write the output: {e}")),
+        })
+    }
+}
+
+/// A note or error on stderr; a failure to write it has nowhere to go.
+fn note(msg: &str) {
+    let _ = writeln!(io::stderr(), "{msg}");
+}
+
+/// Open `path` if it is a regular file (not a directory, device, FIFO or
+/// socket: those are refused before opening, so a FIFO cannot block us and
+/// `/dev/zero` is not read forever); the file and its length.
+fn open_file(path: &Path, what: &str) -> Result<(File, u64), String> {
+    let shown = path.display();
+    let not_a_file = |meta: &std::fs::Metadata| -> Option<String> {
+        let kind = file_kind(meta)?;
+        Some(format!("{what} {shown} is {kind}, not a file; give the path of the {what} file"))
     };
-    let mut i = 2;
-    while i < argv.len() {
-        let flag = argv[i].as_str();
-        let value = argv.get(i + 1).ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = |what: &str| format!("{flag} expects {what}, got {value:?}");
-        match flag {
-            "-t" => a.temperature = value.parse().map_err(|_| num("a number"))?,
-            "-p" => a.topp = value.parse().map_err(|_| num("a number"))?,
-            // run.c reads the seed with atoi: a negative seed wraps to a large unsigned one
-            "-s" => {
-                a.seed = value
-                    .parse::<u64>()
-                    .or_else(|_| value.parse::<i64>().map(|s| s as u64))
-                    .map_err(|_| num("an integer"))?
-            }
-            "-n" => a.steps = value.parse().map_err(|_| num("an integer"))?,
-            "-i" => a.prompt = Some(value.clone()),
-            "-z" => a.tokenizer = value.clone(),
-            "-m" => a.mode = value.clone(),
-            "-y" => a.system_prompt = Some(value.clone()),
-            "-q" => a.quantize = value.parse::<i64>().map_err(|_| num("0 or 1"))? != 0,
-            "-j" => {
-                a.threads = value.parse().map_err(|_| num("a whole number of threads"))?;
-                if !(1..=llama2_wasm::parallel::MAX_HELPERS + 1).contains(&a.threads) {
-                    return Err(format!("-j takes 1 to {} threads", llama2_wasm::parallel::MAX_HELPERS + 1));
-                }
-            }
-            "-k" => a.kernels = Kernels::parse(value).map_err(|e| e.to_string())?,
-            _ => return Err(format!("unknown option {flag}")),
+    let meta = std::fs::metadata(path).map_err(|e| format!("couldn't open {what} {shown}: {e}"))?;
+    if let Some(msg) = not_a_file(&meta) {
+        return Err(msg);
+    }
+    let file = File::open(path).map_err(|e| format!("couldn't open {what} {shown}: {e}"))?;
+    // what was opened, in case the path changed in between
+    let meta = file.metadata().map_err(|e| format!("couldn't read {what} {shown}: {e}"))?;
+    if let Some(msg) = not_a_file(&meta) {
+        return Err(msg);
+    }
+    Ok((file, meta.len()))
+}
+
+/// What a path that is not a regular file is, or `None` for a regular file.
+fn file_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
+    let t = meta.file_type();
+    if t.is_file() {
+        return None;
+    }
+    if t.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return Some("a character device");
         }
-        i += 2;
+        if t.is_block_device() {
+            return Some("a block device");
+        }
+        if t.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if t.is_socket() {
+            return Some("a socket");
+        }
     }
-    if a.mode != "generate" && a.mode != "chat" {
-        return Err(format!("unknown mode {:?}: use generate or chat", a.mode));
-    }
-    Ok(a)
+    Some("not a regular file")
 }
 
-fn read_file(path: &str, what: &str) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("couldn't read {what} {path}: {e}"))
-}
-
-/// Prompt on stdout and read one line; `None` at the end of input.
-fn read_stdin(prompt: &str) -> Option<String> {
-    print!("{prompt}");
-    let _ = std::io::stdout().flush();
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => None,
-        Ok(_) => Some(line.trim_end_matches(['\n', '\r']).to_string()),
+/// Read into `buf` until it is full or the file ends; the bytes read.
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
+    Ok(n)
 }
 
-fn run(a: Args) -> Result<(), String> {
+/// The checkpoint, validated from its first 256 bytes and its length before
+/// anything is allocated, then streamed in 1 MiB chunks straight into the
+/// weights: loading peaks at the weights plus one chunk, not twice the file.
+fn load_checkpoint(path: &Path) -> Result<Checkpoint, String> {
+    let shown = path.display();
+    let (mut file, len) = open_file(path, "checkpoint")?;
+    let read_error = |e: io::Error| format!("couldn't read checkpoint {shown}: {e}");
+    let mut head = [0u8; 256];
+    let n = read_up_to(&mut file, &mut head).map_err(read_error)?;
+    let mut builder = CheckpointBuilder::new(&head[..n], len).map_err(|e| format!("{shown}: {e}"))?;
+    builder.push(&head[..n]).map_err(|e| format!("{shown}: {e}"))?;
+    let mut chunk = vec![0u8; CHUNK_BYTES];
+    loop {
+        let n = read_up_to(&mut file, &mut chunk).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        builder.push(&chunk[..n]).map_err(|e| format!("{shown}: {e}"))?;
+    }
+    builder.finish().map_err(|e| format!("{shown}: {e}"))
+}
+
+/// The tokenizer: a regular file of at most [`MAX_TOKENIZER_BYTES`], refused
+/// by its size before it is read.
+fn load_tokenizer(path: &Path) -> Result<Tokenizer, String> {
+    let shown = path.display();
+    let (file, len) = open_file(path, "tokenizer")?;
+    let too_large = |len: u64| {
+        format!(
+            "tokenizer {shown} is {len} bytes; a tokenizer file is at most {} MiB (Llama 2's is 434 KB): is it a tokenizer?",
+            MAX_TOKENIZER_BYTES >> 20
+        )
+    };
+    if len > MAX_TOKENIZER_BYTES {
+        return Err(too_large(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(MAX_TOKENIZER_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("couldn't read tokenizer {shown}: {e}"))?;
+    if bytes.len() as u64 > MAX_TOKENIZER_BYTES {
+        return Err(too_large(bytes.len() as u64)); // it grew while we read it
+    }
+    Tokenizer::from_bytes(&bytes).map_err(|e| format!("{shown}: {e}"))
+}
+
+/// Prompt on stdout and read one line of at most [`MAX_LINE_BYTES`] (through
+/// `take`, so a stdin without newlines cannot fill the memory); `None` at the
+/// end of input.
+fn read_stdin(out: &mut Out, prompt: &str) -> Result<Option<String>, Stop> {
+    out.write(prompt)?;
+    let mut line = Vec::new();
+    // room for the longest line and its "\r\n"
+    let limit = MAX_LINE_BYTES as u64 + 2;
+    let n = io::stdin().lock().take(limit).read_until(b'\n', &mut line);
+    match n {
+        Ok(0) => return Ok(None),
+        Ok(_) => {}
+        Err(e) => return Err(Stop::Error(format!("couldn't read stdin: {e}"))),
+    }
+    if line.last() == Some(&b'\n') {
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+    }
+    if line.len() > MAX_LINE_BYTES {
+        return Err(Stop::Error(format!(
+            "a line of input is longer than {} bytes, the most read in chat mode",
+            MAX_LINE_BYTES
+        )));
+    }
+    String::from_utf8(line)
+        .map(Some)
+        .map_err(|_| Stop::Error("a line of input is not UTF-8 text (the model reads UTF-8)".into()))
+}
+
+fn run(a: Args) -> Result<(), Stop> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (threads, reduced) = cli::cap_threads(a.threads, cores);
+    if let Some(msg) = reduced {
+        note(&msg);
+    }
     #[cfg(not(target_arch = "wasm32"))]
-    llama2_wasm::parallel::start_native(a.threads - 1);
-    let mut checkpoint = Checkpoint::from_bytes(&read_file(&a.checkpoint, "checkpoint")?)
-        .map_err(|e| format!("{}: {e}", a.checkpoint))?;
+    llama2_wasm::parallel::start_native(threads - 1);
+    let mut checkpoint = load_checkpoint(&a.checkpoint)?;
     if a.quantize {
-        checkpoint = checkpoint.quantize().map_err(|e| format!("{}: {e}", a.checkpoint))?;
+        checkpoint = checkpoint.quantize().map_err(|e| format!("{}: {e}", a.checkpoint.display()))?;
     }
-    let tokenizer = Tokenizer::from_bytes(&read_file(&a.tokenizer, "tokenizer")?)
-        .map_err(|e| format!("{}: {e}", a.tokenizer))?;
-    let mut llama = Llama::new(checkpoint, tokenizer).map_err(|e| e.to_string())?;
+    let tokenizer = load_tokenizer(&a.tokenizer)?;
+    let mut llama = Llama::new(checkpoint, tokenizer)?;
     llama.set_kernels(a.kernels);
-    let params = SamplerParams::new(a.temperature, a.topp, a.seed).map_err(|e| e.to_string())?;
-    let mut out = std::io::stdout().lock();
+    let params = SamplerParams::new(a.temperature, a.topp, a.seed)?;
+    let mut out = Out(io::stdout().lock());
 
-    if a.mode == "chat" {
+    if a.mode == Mode::Chat {
         let system = match &a.system_prompt {
             Some(s) => s.clone(),
-            None => read_stdin("Enter system prompt (optional): ").unwrap_or_default(),
+            None => read_stdin(&mut out, "Enter system prompt (optional): ")?.unwrap_or_default(),
         };
-        llama.start_chat(&system, params, a.steps).map_err(|e| e.to_string())?;
+        llama.start_chat(&system, params, a.steps)?;
         let mut first = true;
         while llama.is_running() {
             let user = match (&a.prompt, first) {
                 (Some(p), true) => p.clone(),
-                _ => match read_stdin("User: ") {
+                _ => match read_stdin(&mut out, "User: ")? {
                     Some(line) => line,
                     None => break, // end of input ends the conversation
                 },
             };
             first = false;
-            llama.chat_user(&user).map_err(|e| e.to_string())?;
-            print!("Assistant: ");
-            while let Some(step) = llama.step().map_err(|e| e.to_string())? {
-                let _ = out.write_all(step.text.as_bytes());
-                let _ = out.flush();
+            llama.chat_user(&user)?;
+            out.write("Assistant: ")?;
+            while let Some(step) = llama.step()? {
+                out.write(&step.text)?;
             }
-            println!();
+            out.write("\n")?;
         }
         return Ok(());
     }
 
     let prompt = a.prompt.unwrap_or_default();
-    llama.start(&prompt, params, a.steps).map_err(|e| e.to_string())?;
+    llama.start(&prompt, params, a.steps)?;
     let mut start: Option<Instant> = None; // timer starts after the first iteration, as in run.c
-    while let Some(step) = llama.step().map_err(|e| e.to_string())? {
-        let _ = out.write_all(step.text.as_bytes());
-        let _ = out.flush();
+    while let Some(step) = llama.step()? {
+        out.write(&step.text)?;
         start.get_or_insert_with(Instant::now);
     }
-    let _ = out.write_all(b"\n");
+    out.write("\n")?;
     let pos = llama.tokens().len().saturating_sub(1);
     if let (Some(start), true) = (start, pos > 1) {
         let secs = start.elapsed().as_secs_f64();
-        eprintln!("achieved tok/s: {:.6}", (pos - 1) as f64 / secs);
+        note(&format!("achieved tok/s: {:.6}", (pos - 1) as f64 / secs));
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().collect();
-    let args = match parse_args(&argv) {
-        Ok(a) => a,
+    let argv: Vec<_> = std::env::args_os().collect();
+    let result = match cli::parse_args(&argv) {
+        Ok(Command::Help) => Out(io::stdout().lock()).write(&format!("{USAGE}\n")),
+        Ok(Command::Run(args)) => run(args),
         Err(msg) => {
-            eprintln!("error: {msg}\n\n{USAGE}");
+            note(&format!("error: {msg}\n\n{USAGE}"));
             return ExitCode::FAILURE;
         }
     };
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("error: {msg}");
+    match result {
+        Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
+        Err(Stop::Error(msg)) => {
+            note(&format!("error: {msg}"));
             ExitCode::FAILURE
         }
     }
