@@ -1,5 +1,6 @@
-// Loading the engine: the threaded wasm build (www/pkg-threads) when the page
-// can share memory with Workers, else the single-threaded one (www/pkg).
+// Loading the engine: the single-threaded wasm build (www/pkg), and the
+// threaded one (www/pkg-threads) for models big enough to gain from threads
+// when the page can share memory with Workers.
 //
 // Why threads: a token streams every weight once, and one core cannot read
 // memory as fast as two (see README, Performance). The threaded build splits
@@ -7,12 +8,104 @@
 // numbers are identical either way. Sharing memory needs SharedArrayBuffer,
 // which browsers give only to cross-origin isolated pages (./build.sh serves
 // the COOP/COEP headers for it); without it the page runs single-threaded.
+//
+// Why not always: a model whose matrices are all below the split threshold
+// gains nothing from helpers (stories260K), nor, measurably, one whose split
+// matrices hold few weights. The page picks per model, from the header
+// (planFor below); both builds can be loaded at once (separate memories, a
+// model lives in one).
 
-/** How many threads to use: `?threads=N` in the page's URL, else all cores up to 4. */
+/** Matmuls with fewer weights run on one thread even in the threaded build (src/parallel.rs MIN_PARALLEL). */
+export const MIN_SPLIT_WEIGHTS = 1 << 16;
+
+/**
+ * Models with fewer weights per token than this in matrices that split (at
+ * least MIN_SPLIT_WEIGHTS each) run on the single-threaded build by default.
+ * Measured on the 2-core CI VM (README, Threads; raw step() tok/s, 2 threads
+ * against www/pkg, interleaved in one page): no split weights (stories260K)
+ * 1.02x, the helper never gets a part; 65,536 (a 128-dim model whose only
+ * split matrix is a 512-token classifier) 1.10x, within the threaded build's
+ * own one-thread noise (0.98-1.09x); 524,288 1.79x (1.40x its one thread);
+ * 2-15 million 1.35-2.0x. The threshold sits between the neutral and the
+ * first clear gain.
+ */
+export const MIN_THREADED_WEIGHTS = 1 << 18;
+
+/** The most threads the pool takes (src/parallel.rs MAX_HELPERS + 1). */
+const MAX_THREADS = 16;
+
+/** The machine's logical cores as the browser reports them (at least 1). */
+export function cores() {
+  return Math.max(1, Math.floor(navigator.hardwareConcurrency) || 1);
+}
+
+/**
+ * The threads the page may use: `{ threads, forced, note }`. `?threads=N` in
+ * the URL forces N for every model (reduced to the machine's cores, with a
+ * note saying so); else the cores up to 4, used only for models that gain
+ * from them (planFor).
+ */
+export function requestedThreads(search = globalThis.location?.search ?? "") {
+  const raw = new URLSearchParams(search).get("threads");
+  const asked = Number(raw);
+  const n = cores();
+  if (raw !== null && Number.isInteger(asked) && asked >= 1) {
+    const most = Math.min(n, MAX_THREADS);
+    if (asked > most) {
+      return { threads: most, forced: true, note: `?threads=${asked} reduced to ${most} ${most === n ? "core" : "thread"}${most === 1 ? "" : "s"}` };
+    }
+    return { threads: asked, forced: true, note: "" };
+  }
+  return { threads: Math.min(n, 4), forced: false, note: "" };
+}
+
+/** How many threads to use when nothing is known about the model (kept for tests/bench). */
 export function wantedThreads() {
-  const asked = Number(new URLSearchParams(location.search).get("threads"));
-  if (Number.isInteger(asked) && asked >= 1) return Math.min(asked, 16);
-  return Math.max(1, Math.min(navigator.hardwareConcurrency || 1, 4));
+  return requestedThreads().threads;
+}
+
+/**
+ * A checkpoint header's shape, `{ dim, hidden_dim, n_layers, n_heads,
+ * n_kv_heads, vocab_size }`, from its first 256 bytes (legacy v0: seven i32;
+ * export v1/v2: the "ak42" magic, the version, then the same seven), or
+ * null. Only for choosing threads: the engine validates the header itself.
+ */
+export function headerShape(head) {
+  if (!(head instanceof Uint8Array) || head.length < 28) return null;
+  const view = new DataView(head.buffer, head.byteOffset, head.length);
+  const at = view.getUint32(0, true) === 0x616b3432 ? 8 : 0;
+  if (head.length < at + 28) return null;
+  const [dim, hidden, layers, heads, kvHeads, vocab] = Array.from({ length: 6 }, (_, i) => view.getInt32(at + 4 * i, true));
+  return { dim, hidden_dim: hidden, n_layers: layers, n_heads: heads, n_kv_heads: kvHeads, vocab_size: Math.abs(vocab) };
+}
+
+/**
+ * Weights per token in the matmuls that the threaded build splits, from a
+ * header's shape (headerShape): per layer wq, wo (dim x dim), wk, wv
+ * (kv_dim x dim), w1, w3 (hidden x dim), w2 (dim x hidden), and the
+ * classifier; only matrices of at least MIN_SPLIT_WEIGHTS count.
+ */
+export function splitWeights(shape) {
+  if (!shape) return 0;
+  const { dim, hidden_dim: hidden, n_layers: layers, n_heads: heads, n_kv_heads: kvHeads, vocab_size: vocab } = shape;
+  if (![dim, hidden, layers, heads, kvHeads, vocab].every((v) => v > 0)) return 0;
+  const kvDim = (dim / heads) * kvHeads;
+  const matrices = [[dim * dim, 2 * layers], [kvDim * dim, 2 * layers], [hidden * dim, 3 * layers], [vocab * dim, 1]];
+  return matrices.reduce((sum, [weights, count]) => sum + (weights >= MIN_SPLIT_WEIGHTS ? weights * count : 0), 0);
+}
+
+/**
+ * How to run a checkpoint: `{ threads, note }` (1: the single-threaded
+ * build). `shape`: headerShape of its first bytes; `request`: requestedThreads().
+ */
+export function planFor(shape, request = requestedThreads()) {
+  if (request.forced || request.threads <= 1) return { threads: request.threads, note: request.note };
+  const split = splitWeights(shape);
+  if (split < MIN_THREADED_WEIGHTS) {
+    const why = split === 0 ? "no matmul large enough to split" : "threads gain nothing measurable at this size";
+    return { threads: 1, note: `small model: ${why}` };
+  }
+  return { threads: request.threads, note: request.note };
 }
 
 /** Why threads cannot be used here, or "" when they can. */
@@ -25,12 +118,54 @@ export function threadsUnavailable() {
 }
 
 /**
- * Load the engine. Returns { pkg, wasm, threads, note }: the package's
- * exports (Model, ModelLoader, fileInfo...), the instance's exports, how many
- * threads share each matmul, and a line saying why when that is 1.
+ * The page's engines: the single-threaded build, loaded now, and the
+ * threaded one with `request.threads` threads, loaded the first time a
+ * model asks for more than one thread. `engines.get(threads)` resolves to
+ * `{ pkg, wasm, threads, note }`: the package's exports (Model, ModelLoader,
+ * fileInfo...), the instance's exports, the threads that will share each
+ * large matmul, and why that is 1 when more were asked for.
+ */
+export async function createEngines(request = requestedThreads()) {
+  const single = await loadSingle("");
+  let threaded = null;
+  const loaded = [single];
+  return {
+    request,
+    single,
+    /** The engines loaded so far (their memories are separate). */
+    loaded,
+    /** The engine for a plan's thread count (the single-threaded one for 1, or when threads cannot start). */
+    async get(threads) {
+      if (threads <= 1) return single;
+      threaded ??= loadThreadedOrWhy(threads).then((t) => {
+        if (t.threads > 1) loaded.push(t);
+        return t;
+      });
+      const t = await threaded;
+      return t.threads > 1 ? t : { ...single, note: t.note };
+    },
+  };
+}
+
+/**
+ * Load one engine with `threads` threads (the benchmark's entry point; the
+ * page uses createEngines). Returns { pkg, wasm, threads, note }.
  */
 export async function loadEngine(threads = wantedThreads()) {
-  let note = threads <= 1 ? "one thread asked for" : threadsUnavailable();
+  if (threads <= 1) return loadSingle("one thread asked for");
+  const t = await loadThreadedOrWhy(threads);
+  return t.threads > 1 ? t : loadSingle(t.note);
+}
+
+async function loadSingle(note) {
+  const pkg = await import("./pkg/llama2_wasm.js");
+  const wasm = await pkg.default();
+  return { pkg, wasm, threads: 1, note };
+}
+
+/** The threaded engine, or `{ threads: 1, note }` saying why it cannot run here. */
+async function loadThreadedOrWhy(threads) {
+  let note = threadsUnavailable();
   if (!note) {
     try {
       return await loadThreaded(threads);
@@ -39,9 +174,7 @@ export async function loadEngine(threads = wantedThreads()) {
       console.warn(`llama2-wasm: ${note}; running single-threaded`);
     }
   }
-  const pkg = await import("./pkg/llama2_wasm.js");
-  const wasm = await pkg.default();
-  return { pkg, wasm, threads: 1, note };
+  return { threads: 1, note };
 }
 
 async function loadThreaded(threads) {

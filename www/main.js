@@ -1,6 +1,6 @@
 // The demo page: load the default model, generate with a requestAnimationFrame
 // loop, and swap in whatever checkpoint / tokenizer the user drops.
-import { loadEngine } from "./engine.js";
+import { createEngines, headerShape, planFor, threadsUnavailable } from "./engine.js";
 import { fileSource, formatBytes, readAll, readHead, urlSource } from "./loader.js";
 import { createInspector } from "./inspector.js";
 
@@ -30,8 +30,7 @@ const state = {
   run: null, // the generation in progress: { frame, text, ... }
   queue: Promise.resolve(), // file loads, one after another
   reload: null, // loads the current checkpoint again (after the int8 box changes)
-  threads: 1, // threads sharing each large matmul (www/engine.js)
-  threadsNote: "", // why only one, when the page could not start more
+  engine: null, // the current model's engine (www/engine.js): { pkg, wasm, threads, note }
 };
 
 // ------------------------------------------------------------------ errors
@@ -96,8 +95,8 @@ function showCard() {
     weights: formatBytes(c.weight_bytes),
     state: formatBytes(c.state_bytes),
     tokenizer: state.tokenizerName,
-    kernels: state.threads > 1 ? `${c.kernels}, ${state.threads} threads`
-      : `${c.kernels}, 1 thread${state.threadsNote && state.threadsNote !== "one thread asked for" ? ` (${state.threadsNote})` : ""}`,
+    // the build and threads chosen for this model, and why (www/engine.js planFor)
+    kernels: `${c.kernels}, ${threadsText(state.engine.threads)}${state.engine.note ? ` (${state.engine.note})` : ""}`,
   };
   for (const [key, value] of Object.entries(fields)) {
     document.querySelector(`#card [data-field="${key}"]`).textContent = String(value);
@@ -105,11 +104,14 @@ function showCard() {
   $("steps").max = c.seq_len;
 }
 
+const threadsText = (n) => `${n} thread${n === 1 ? "" : "s"}`;
+
 /** Swap in a new model; the old one is freed only after the new one works. */
-function installModel(model, name, tokenizerName) {
+function installModel({ model, engine }, name, tokenizerName) {
   stopGeneration();
   const old = state.model;
   state.model = model;
+  state.engine = engine;
   state.modelName = name;
   state.tokenizerName = tokenizerName;
   if (old) old.free();
@@ -138,15 +140,23 @@ async function tokenizerFor(vocabSize) {
 }
 
 /**
- * Stream a checkpoint into wasm: the first 256 bytes open a ModelLoader
- * (header checked, weights allocated), then every chunk goes straight in.
- * Peak memory is the weights plus one chunk, not the file twice.
+ * Stream a checkpoint into wasm: the first 256 bytes pick the engine (one
+ * thread or several, by the model's size: www/engine.js planFor) and open a
+ * ModelLoader in it (header checked, weights allocated), then every chunk
+ * goes straight in. Peak memory is the weights plus one chunk, not the file
+ * twice. Resolves to { model, engine }.
  */
 async function buildModel(source, tokenizer, quantize = $("quantize").checked) {
   const progress = progressRow(source.name);
   let loader = null;
+  let engine = null;
   let head = new Uint8Array(0);
   let received = 0;
+  const open = async (first) => {
+    engine = await engineFor(headerShape(first));
+    loader = new engine.pkg.ModelLoader(first, source.total, quantize);
+    loader.push(head);
+  };
   try {
     for (;;) {
       const { done, value } = await source.reader.read();
@@ -161,16 +171,10 @@ async function buildModel(source, tokenizer, quantize = $("quantize").checked) {
       joined.set(head);
       joined.set(value, head.length);
       head = joined;
-      if (head.length >= 256) {
-        loader = new ModelLoader(head.subarray(0, 256), source.total, quantize);
-        loader.push(head);
-      }
+      if (head.length >= 256) await open(head.subarray(0, 256));
     }
-    if (!loader) {
-      loader = new ModelLoader(head, source.total, quantize);
-      loader.push(head);
-    }
-    return loader.finish(tokenizer.bytes);
+    if (!loader) await open(head);
+    return { model: loader.finish(tokenizer.bytes), engine };
   } catch (e) {
     source.reader.cancel?.().catch(() => {});
     throw new Error(`${source.name}: ${e.message}`);
@@ -226,9 +230,9 @@ async function openFiles(files) {
     return;
   }
   tok ??= await tokenizerFor(ckpt.info.vocab_size);
-  const model = await buildModel(fileSource(ckpt.file), tok);
+  const built = await buildModel(fileSource(ckpt.file), tok);
   state.tokenizers.set(ckpt.info.vocab_size, tok);
-  installModel(model, ckpt.file.name, tok.name);
+  installModel(built, ckpt.file.name, tok.name);
   // the File is only a handle: keeping it holds no bytes
   state.reload = async () => installModel(await buildModel(fileSource(ckpt.file), tok), ckpt.file.name, tok.name);
 }
@@ -485,18 +489,27 @@ function wire() {
   });
 }
 
-// the engine's package (www/pkg or www/pkg-threads), set by main()
-let ModelLoader, fileInfo;
+// the engines (www/engine.js createEngines) and the single-threaded build's
+// fileInfo, set by main()
+let engines, fileInfo;
+
+/**
+ * The engine a checkpoint runs in, from its header's shape: one thread or
+ * several by its size (planFor), and the note the card shows.
+ */
+async function engineFor(shape) {
+  const plan = planFor(shape, engines.request);
+  const engine = await engines.get(plan.threads);
+  // why not more threads: they cannot run here, else the plan's reason
+  const unavailable = engines.request.threads > 1 ? threadsUnavailable() : "";
+  return { ...engine, note: unavailable || engine.note || plan.note };
+}
 
 async function main() {
   wire();
   try {
-    const engine = await loadEngine();
-    const wasm = engine.wasm;
-    ({ ModelLoader, fileInfo } = engine.pkg);
-    state.threads = engine.threads;
-    state.threadsNote = engine.note;
-    // for the benchmark's memory report (tests/bench/run.mjs)
+    engines = await createEngines();
+    ({ fileInfo } = engines.single.pkg);
     // for the benchmark (tests/bench/run.mjs): memory, and raw step() speed in this page
     // the debug hooks below drive the model directly: stop the page's run
     // first (its text will no longer match the KV cache)
@@ -506,11 +519,15 @@ async function main() {
       return state.model;
     };
     window.llama2Debug = {
-      wasmMemoryBytes: () => wasm.memory.buffer.byteLength,
-      threads: () => engine.pkg.threads(),
+      // every loaded engine's memory (both builds once a model has run threaded)
+      wasmMemoryBytes: () => engines.loaded.reduce((sum, e) => sum + e.wasm.memory.buffer.byteLength, 0),
+      // the current model's engine: the threads sharing its matmuls
+      threads: () => state.engine.pkg.threads(),
       // tests: split even small matrices between the threads (0) or not (65536)
-      setMinParallel: (weights) => engine.pkg.setMinParallel(weights),
-      helperParts: () => engine.pkg.helperParts(),
+      setMinParallel: (weights) => state.engine.pkg.setMinParallel(weights),
+      helperParts: () => state.engine.pkg.helperParts(),
+      // which build runs the current model
+      threaded: () => state.engine.pkg.threadsSupported(),
       // tests: a hash of every logit (their bits) of a greedy run of `steps`
       logitsHash: (prompt, steps) => {
         const m = takeModel();

@@ -82,8 +82,9 @@ test("the default model loads by itself and its card shows stories260K", async (
   assert.equal(await card("vocab_size"), "512");
   assert.equal(await card("seq_len"), "512");
   assert.equal(await card("tokenizer"), "tok512.bin");
-  // SIMD128, and as many threads as the machine offers (up to 4; see threads.test.js)
-  assert.match(await card("kernels"), /^simd128, \d+ threads?$/);
+  // SIMD128 on one thread: stories260K has no matrix large enough to split (on
+  // one core there is nothing to say; see threads.test.js)
+  assert.match(await card("kernels"), /^simd128, 1 thread( \(small model: no matmul large enough to split\))?$/);
   assert.equal(await card("weights"), "1.04 MB");
   assert.match(await card("params"), /^\d{3},\d{3}$/);
   // and it starts telling a story on its own
