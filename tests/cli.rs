@@ -24,12 +24,27 @@ fn bin() -> PathBuf {
     std::env::var_os("LLAMA2_BIN").map(PathBuf::from).unwrap_or_else(|| env!("CARGO_BIN_EXE_llama2").into())
 }
 
-/// A fresh directory for one test.
-fn scratch(test: &str) -> PathBuf {
+/// A fresh directory for one test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(test: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("llama2-cli-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 /// A reference file copied into `dir`, under `name` (may be non-UTF-8).
@@ -114,7 +129,7 @@ fn expect(o: &Output, want: i32) {
 }
 
 /// stories260K.bin and tok512.bin in a scratch directory.
-fn model(test: &str) -> (PathBuf, PathBuf, PathBuf) {
+fn model(test: &str) -> (Scratch, PathBuf, PathBuf) {
     let dir = scratch(test);
     let m = copy(&dir, "stories260K.bin", "stories260K.bin");
     let t = copy(&dir, "tok512.bin", "tok512.bin");
@@ -308,7 +323,6 @@ fn a_large_wrong_file_is_refused_before_reading() {
         stderr(&o)
     );
     assert!(took < Duration::from_secs(5), "took {took:?}: was the file read?");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -359,7 +373,6 @@ fn loading_peaks_at_the_weights_once() {
     let peak = kb * 1024;
     let allowed = len + len / 4 + (32 << 20);
     assert!(peak < allowed, "peak RSS {peak} bytes for a {len}-byte checkpoint (allowed {allowed})");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
