@@ -244,7 +244,11 @@ impl Probe {
         self.lap(Phase::Other);
         if self.forwarded {
             self.timings = self.current;
-            if !replay {
+            // (a history that cannot grow loses this position's timings
+            // rather than aborting: it is at most seq_len small records)
+            let room = self.history.len() > self.pos
+                || self.history.try_reserve(self.pos + 1 - self.history.len()).is_ok();
+            if !replay && room {
                 if self.history.len() <= self.pos {
                     self.history.resize(self.pos + 1, None);
                 }

@@ -90,7 +90,7 @@ fn simd_kernels_agree_with_scalar() {
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 fn simd_int8_kernel_equals_scalar_exactly() {
     let mut s = 11u64;
-    for &(d, n, gs) in &[(3usize, 8usize, 4usize), (5, 64, 64), (17, 172, 4), (9, 288, 32), (33, 768, 64), (4, 48, 16), (2, 24, 8)] {
+    for &(d, n, gs) in &[(3usize, 8usize, 4usize), (5, 64, 64), (17, 172, 4), (9, 288, 32), (33, 768, 64), (4, 48, 16), (2, 24, 8), (3, 1376, 32)] {
         let w = vector(d * n, &mut s);
         let x = vector(n, &mut s);
         let (wq, ws) = llama2_wasm::checkpoint::quantize_q80(&w, gs).unwrap();
@@ -100,6 +100,10 @@ fn simd_int8_kernel_equals_scalar_exactly() {
         simd::matmul_q8(&mut a, &xq, &xs, &wq, &ws, gs);
         scalar::matmul_q8(&mut b, &xq, &xs, &wq, &ws, gs);
         assert_eq!(a, b, "matmul_q8 {d}x{n} gs {gs}");
+        // natively on an AVX2 CPU matmul_q8 takes the 256-bit path: the
+        // 4-lane one (the browser's arithmetic) must give the same bits
+        simd::matmul_q8_baseline(&mut a, &xq, &xs, &wq, &ws, gs);
+        assert_eq!(a, b, "matmul_q8 (4-lane path) {d}x{n} gs {gs}");
     }
     // the extremes: a file's weights may hold -128 (export.py never writes
     // it), activations are within ±127: no i16 or i32 lane may overflow

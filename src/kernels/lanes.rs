@@ -69,6 +69,14 @@ mod sse2 {
     // `unsafe` blocks below are only for calling them (no memory is touched
     // except by the load/store functions, whose callers promise the bounds).
 
+    impl v128 {
+        /// An SSE register as a `v128` (for the x86-only AVX2 kernels).
+        #[inline(always)]
+        pub fn from_sse(v: __m128i) -> v128 {
+            v128(v)
+        }
+    }
+
     #[inline(always)]
     fn ps(v: v128) -> __m128 {
         unsafe { _mm_castsi128_ps(v.0) }
