@@ -10,6 +10,18 @@ use llama2_wasm::sampler::SamplerParams;
 use llama2_wasm::checkpoint::Matrix;
 use llama2_wasm::{Checkpoint, Llama, TextStream, Tokenizer};
 
+/// Run one golden generation case with `kernels`; its tokens and text must
+/// be the reference program's.
+fn assert_reproduces(case: &common::GenerateCase, kernels: Kernels, program: &str) {
+    let mut llama = Llama::from_bytes(&data(&case.model), &data(&case.tokenizer)).unwrap();
+    llama.set_kernels(kernels);
+    let params = SamplerParams::new(case.temperature, case.topp, case.seed).unwrap();
+    let text = llama.generate(&case.prompt, params, case.steps).unwrap();
+    let label = format!("{kernels:?}: {} prompt={:?} t={} p={} s={}", case.model, case.prompt, case.temperature, case.topp, case.seed);
+    assert_eq!(llama.tokens(), &case.tokens[..], "tokens differ from {program}: {label}");
+    assert_eq!(text, case.stdout, "text differs from {program}: {label}");
+}
+
 /// Both kernel sets give run.c's tokens and text on every fp32 golden case:
 /// the scalar reference because it is run.c's arithmetic, SIMD because its
 /// rounding differences never flip a choice on these cases.
@@ -19,13 +31,7 @@ fn every_fp32_generation_matches_run_c() {
     assert!(cases.len() >= 8, "expected the golden fp32 cases, found {}", cases.len());
     for kernels in [Kernels::Simd, Kernels::Scalar] {
         for case in &cases {
-            let mut llama = Llama::from_bytes(&data(&case.model), &data(&case.tokenizer)).unwrap();
-            llama.set_kernels(kernels);
-            let params = SamplerParams::new(case.temperature, case.topp, case.seed).unwrap();
-            let text = llama.generate(&case.prompt, params, case.steps).unwrap();
-            let label = format!("{kernels:?}: {} prompt={:?} t={} p={} s={}", case.model, case.prompt, case.temperature, case.topp, case.seed);
-            assert_eq!(llama.tokens(), &case.tokens[..], "tokens differ: {label}");
-            assert_eq!(text, case.stdout, "text differs: {label}");
+            assert_reproduces(case, kernels, "run.c");
         }
     }
 }
@@ -38,13 +44,7 @@ fn scalar_q80_generation_equals_runq_c() {
     let cases: Vec<_> = generate_cases().into_iter().filter(|c| c.model.contains("_q80")).collect();
     assert!(cases.len() >= 2, "expected the golden Q8_0 cases, found {}", cases.len());
     for case in &cases {
-        let mut llama = Llama::from_bytes(&data(&case.model), &data(&case.tokenizer)).unwrap();
-        llama.set_kernels(Kernels::Scalar);
-        let params = SamplerParams::new(case.temperature, case.topp, case.seed).unwrap();
-        let text = llama.generate(&case.prompt, params, case.steps).unwrap();
-        let label = format!("{} prompt={:?} t={} p={} s={}", case.model, case.prompt, case.temperature, case.topp, case.seed);
-        assert_eq!(llama.tokens(), &case.tokens[..], "tokens differ from runq.c: {label}");
-        assert_eq!(text, case.stdout, "text differs from runq.c: {label}");
+        assert_reproduces(case, Kernels::Scalar, "runq.c");
     }
 }
 
