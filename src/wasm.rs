@@ -1,56 +1,225 @@
 //! The JavaScript face of the engine: a thin `Model` class over [`Llama`].
 //!
-//! This is the only module that knows about JS. Every fallible call returns
-//! `Result<_, JsError>`, so a bad file or a call in the wrong order becomes a
-//! JS `Error` with the engine's message; nothing here can panic on input
-//! (a panic would kill the wasm instance and the model loaded in it).
+//! This is the only module that knows about JS. A Rust panic (a trap) kills
+//! the whole wasm instance and every model in it, and so does a JS exception
+//! thrown *through* Rust code (wasm-bindgen's borrow of the object is never
+//! released: every later call says "recursive use of an object"). So at this
+//! boundary:
+//!
+//! - every exported function takes its arguments as `JsValue`s and checks
+//!   them itself (a string where a string is expected, a `Uint8Array` or an
+//!   `ArrayBuffer` for bytes, numbers finite, whole and in range), with a
+//!   message naming the argument: no JS value reaches a wasm-bindgen
+//!   conversion that could trap or throw (its string glue traps on a
+//!   number, its slice glue on an `ArrayBuffer`, its `u32` glue wraps
+//!   4294967296 to 0);
+//! - every fallible call returns `Result<_, JsError>`;
+//! - the only JS called while a model is borrowed is JS's own built-ins on
+//!   values this module made (a fresh `Uint8Array` over the caller's bytes),
+//!   never a caller's getter;
+//! - memory that depends on the input is reserved fallibly (an error, not
+//!   an abort).
+//!
+//! `__crashForTest` and `__setMemoryLimitForTest` exist only for the page's
+//! tests (a trap on purpose, and a lower memory limit).
+
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
-use crate::checkpoint::{self, run_state_bytes, ByteSource, Checkpoint, CheckpointBuilder};
-use crate::error::Error;
+use crate::checkpoint::{self, run_state_bytes, Checkpoint, CheckpointBuilder};
+use crate::error::{thousands, Error};
 use crate::generate::Llama;
 use crate::inspect::{self, Phase, Probe};
 use crate::sampler::SamplerParams;
 use crate::tokenizer::Tokenizer;
 
-/// A JS `Uint8Array` as a checkpoint source: tensors are copied straight from
-/// JS memory in chunks, so the file never exists twice inside wasm memory.
-struct JsBytes<'a>(&'a Uint8Array);
+// ------------------------------------------------------------ JS arguments
 
-impl ByteSource for JsBytes<'_> {
-    fn byte_len(&self) -> u64 {
-        self.0.length() as u64
+#[wasm_bindgen(inline_js = r#"
+// the clock, captured once: a page that replaces performance.now later
+// cannot run its own code inside a step
+const perfNow = performance.now.bind(performance);
+export function now() { return perfNow(); }
+
+// A fresh Uint8Array over the bytes of a Uint8Array, any other typed array
+// or DataView, an ArrayBuffer or a SharedArrayBuffer; undefined for anything
+// else. A view of this module's own memory is copied first (it would move
+// when the memory grows). Any exception (a getter, a Proxy) means "not bytes".
+export function as_bytes(v, memory) {
+  try {
+    if (v === null || (typeof v !== "object" && typeof v !== "function")) return undefined;
+    let u;
+    const tag = Object.prototype.toString.call(v);
+    if (v instanceof ArrayBuffer || tag === "[object ArrayBuffer]" || tag === "[object SharedArrayBuffer]") u = new Uint8Array(v);
+    else if (ArrayBuffer.isView(v)) u = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    else return undefined;
+    if (u.buffer === memory.buffer) u = u.slice();
+    return u;
+  } catch {
+    return undefined;
+  }
+}
+
+export function byte_length(u) { return u.length; }
+
+// An object's constructor name for messages ("" when there is none).
+export function type_name(v) {
+  try {
+    const name = Object.getPrototypeOf(v)?.constructor?.name;
+    return typeof name === "string" ? name : "";
+  } catch {
+    return "";
+  }
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = now)]
+    fn performance_now() -> f64;
+    fn as_bytes(v: &JsValue, memory: &JsValue) -> JsValue;
+    fn type_name(v: &JsValue) -> String;
+    /// `length` as a number: js-sys's `u32` would wrap a length over 4 GiB.
+    fn byte_length(bytes: &Uint8Array) -> f64;
+}
+
+/// A JS number as JS prints it (Infinity, not inf).
+fn js_number(n: f64) -> String {
+    if n.is_infinite() {
+        if n > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+    } else {
+        format!("{n}")
     }
-    fn read_into(&self, offset: u64, dst: &mut [u8]) {
-        let start = offset as u32;
-        self.0.subarray(start, start + dst.len() as u32).copy_to(dst);
+}
+
+/// What a JS value is, for messages: "the number 123", "null", "a symbol",
+/// "an ArrayBuffer".
+fn describe(v: &JsValue) -> String {
+    if v.is_undefined() {
+        "undefined".into()
+    } else if v.is_null() {
+        "null".into()
+    } else if let Some(n) = v.as_f64() {
+        format!("the number {}", js_number(n))
+    } else if let Some(b) = v.as_bool() {
+        format!("{b}")
+    } else if v.is_string() {
+        "a string".into()
+    } else if v.is_symbol() {
+        "a symbol".into()
+    } else if v.is_bigint() {
+        "a BigInt".into()
+    } else if v.is_function() {
+        "a function".into()
+    } else {
+        match type_name(v) {
+            name if name.is_empty() => "an object".into(),
+            name if name.starts_with(['A', 'E', 'I', 'O', 'U']) => format!("an {name}"),
+            name => format!("a {name}"),
+        }
     }
+}
+
+fn wrong(what: &str, expected: &str, v: &JsValue) -> Error {
+    Error::Argument(format!("{what} must be {expected}, not {}", describe(v)))
+}
+
+fn string_arg(v: &JsValue, what: &str) -> Result<String, Error> {
+    v.as_string().ok_or_else(|| wrong(what, "a string", v))
+}
+
+fn number_arg(v: &JsValue, what: &str) -> Result<f64, Error> {
+    v.as_f64().ok_or_else(|| wrong(what, "a number", v))
+}
+
+/// `true` or `false`; `undefined` (and `null`) mean `default` when there is one.
+fn bool_arg(v: &JsValue, what: &str, default: Option<bool>) -> Result<bool, Error> {
+    match (v.as_bool(), default) {
+        (Some(b), _) => Ok(b),
+        (None, Some(d)) if v.is_null() || v.is_undefined() => Ok(d),
+        _ => Err(wrong(what, "true or false", v)),
+    }
+}
+
+/// Bytes larger than this cannot be a checkpoint wasm32 can hold, or a tokenizer.
+const MAX_BYTES: f64 = 4_294_967_295.0;
+
+/// A `Uint8Array` (or `ArrayBuffer`, or any typed array / DataView) as a
+/// fresh `Uint8Array` this module made, with its length.
+fn bytes_arg(v: &JsValue, what: &'static str) -> Result<(Uint8Array, u32), Error> {
+    let bytes = as_bytes(v, &wasm_bindgen::memory());
+    if bytes.is_undefined() {
+        return Err(wrong(what, "a Uint8Array or an ArrayBuffer", v));
+    }
+    let bytes = Uint8Array::unchecked_from_js(bytes);
+    let len = byte_length(&bytes);
+    if !(0.0..=MAX_BYTES).contains(&len) {
+        return Err(Error::TooLarge { what, bytes: len as u64 });
+    }
+    Ok((bytes, len as u32))
+}
+
+/// Copy `bytes[start..start + n]` into `dst` (cleared first), fallibly.
+fn copy_into(bytes: &Uint8Array, start: u32, n: u32, dst: &mut Vec<u8>, what: &'static str) -> Result<(), Error> {
+    dst.clear();
+    dst.try_reserve_exact(n as usize).map_err(|_| Error::TooLarge { what, bytes: n as u64 })?;
+    dst.resize(n as usize, 0);
+    let part = bytes.subarray(start, start + n);
+    if part.length() != n {
+        return Err(Error::State("the bytes changed while they were being read (was the buffer detached?)"));
+    }
+    part.copy_to(dst);
+    Ok(())
+}
+
+/// A whole `Uint8Array` / `ArrayBuffer` argument copied into wasm memory.
+fn bytes_vec(v: &JsValue, what: &'static str) -> Result<Vec<u8>, Error> {
+    let (bytes, len) = bytes_arg(v, what)?;
+    let mut out = Vec::new();
+    copy_into(&bytes, 0, len, &mut out, what)?;
+    Ok(out)
 }
 
 /// JS numbers are f64; seeds must survive the round trip exactly.
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0; // 2^53 - 1
 
-fn seed_from_js(seed: f64) -> Result<u64, Error> {
+fn seed_from_js(seed: &JsValue) -> Result<u64, Error> {
+    let seed = number_arg(seed, "seed")?;
     if !(seed.is_finite() && seed.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER).contains(&seed)) {
         return Err(Error::Argument(format!(
-            "seed {seed} must be a whole number from 0 to 2^53 - 1 (0 = random)"
+            "seed {} must be a whole number from 0 to 2^53 - 1 (0 = random)",
+            js_number(seed)
         )));
     }
     Ok(seed as u64)
 }
 
-/// A position or a count from JS: a whole number ≥ 0 (huge ones saturate,
-/// and the callee says what range it takes).
-fn index_from_js(value: f64, what: &str) -> Result<usize, Error> {
+/// A whole number ≥ 0 from JS, as f64 (callers compare it with their range).
+fn whole_from_js(v: &JsValue, what: &str) -> Result<f64, Error> {
+    let value = number_arg(v, what)?;
     if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0) {
-        return Err(Error::Argument(format!("{what} {value} is not a whole number ≥ 0")));
+        return Err(Error::Argument(format!("{what} {} is not a whole number ≥ 0", js_number(value))));
     }
-    Ok(value as usize)
+    Ok(value)
 }
 
-fn steps_from_js(steps: f64) -> Result<i64, Error> {
+/// A position or a count from JS: a whole number ≥ 0 (huge ones saturate,
+/// and the callee says what range it takes).
+fn index_from_js(v: &JsValue, what: &str) -> Result<usize, Error> {
+    Ok(whole_from_js(v, what)? as usize)
+}
+
+/// Sampling parameters from JS: temperature and top-p numbers (run.c's
+/// clamping follows), the seed a whole number.
+fn params_from_js(temperature: &JsValue, topp: &JsValue, seed: &JsValue) -> Result<SamplerParams, Error> {
+    let temperature = number_arg(temperature, "temperature")?;
+    let topp = number_arg(topp, "topp")?;
+    SamplerParams::new(temperature, topp, seed_from_js(seed)?)
+}
+
+fn steps_from_js(steps: &JsValue) -> Result<i64, Error> {
+    let steps = number_arg(steps, "steps")?;
     if steps.is_nan() {
         return Err(Error::Argument("steps is NaN; use 0 for the model's seq_len".into()));
     }
@@ -58,11 +227,59 @@ fn steps_from_js(steps: f64) -> Result<i64, Error> {
     Ok(steps as i64)
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// The inspector's clock: `performance.now()` (a page, a worker or Node).
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn performance_now() -> f64;
+// ------------------------------------------------------------ test hooks
+
+/// Test-only: where `__crashForTest` makes the engine trap (0 = nowhere).
+static CRASH_AT: AtomicU32 = AtomicU32::new(0);
+const CRASH_STEP: u32 = 1;
+const CRASH_PUSH: u32 = 2;
+
+/// Trap here if a test armed a crash at this point (one atomic load).
+#[inline(always)]
+fn crash_point(at: u32) {
+    if CRASH_AT.load(Relaxed) == at && CRASH_AT.compare_exchange(at, 0, Relaxed, Relaxed).is_ok() {
+        console_error_panic_hook::set_once();
+        core::arch::wasm32::unreachable();
+    }
+}
+
+/// TEST ONLY (the page's tests of what happens when the engine dies): make
+/// this wasm instance trap, as a Rust panic would. `"now"` traps in this
+/// call; `"step"` arms the next `Model.step()` and `"push"` the next
+/// `ModelLoader.push()` to trap while their object is borrowed (the state
+/// in which every later call says "recursive use of an object"). Anything
+/// else is an error.
+#[wasm_bindgen(js_name = __crashForTest)]
+pub fn crash_for_test(when: &JsValue) -> Result<(), JsError> {
+    match string_arg(when, "when")?.as_str() {
+        "now" => {
+            console_error_panic_hook::set_once();
+            core::arch::wasm32::unreachable()
+        }
+        "step" => CRASH_AT.store(CRASH_STEP, Relaxed),
+        "push" => CRASH_AT.store(CRASH_PUSH, Relaxed),
+        other => return Err(Error::Argument(format!("__crashForTest takes \"now\", \"step\" or \"push\", not {other:?}")).into()),
+    }
+    Ok(())
+}
+
+/// TEST ONLY: lower the memory a model may take in this instance
+/// (`checkpoint::memory_limit`), so the page's "free the old model first"
+/// path can be tested with small models. 0 restores the default.
+#[wasm_bindgen(js_name = __setMemoryLimitForTest)]
+pub fn set_memory_limit_for_test(bytes: &JsValue) -> Result<(), JsError> {
+    let bytes = whole_from_js(bytes, "bytes")?;
+    checkpoint::set_memory_limit(bytes.min(u64::MAX as f64) as u64);
+    Ok(())
+}
+
+/// The most memory one model may take in this engine (bytes; in wasm32,
+/// 4 GiB less 256 MiB for the page). Weights, KV cache and activations of
+/// every model loaded in one engine share it: compare with `fileInfo`'s
+/// `memory_bytes` and `config().memory_bytes` before loading another.
+#[wasm_bindgen(js_name = memoryLimit)]
+pub fn memory_limit() -> f64 {
+    checkpoint::memory_limit() as f64
 }
 
 // The inspector's objects are built on the JS side from packed numbers: one
@@ -80,9 +297,7 @@ export function topk_object(head, cands, text) {
     nextProb: head[10] < 0 ? undefined : head[9], nextRank: head[10] < 0 ? undefined : head[10], candidates };
 }
 export function named_object(names, values) {
-  const o = {};
-  names.split(",").forEach((name, i) => (o[name] = values[i]));
-  return o;
+  return Object.fromEntries(names.split(",").map((name, i) => [name, values[i]]));
 }
 "#)]
 extern "C" {
@@ -96,6 +311,30 @@ fn set(obj: &Object, key: &str, value: JsValue) -> Result<(), JsError> {
         .map_err(|_| JsError::new("could not build the config object"))
 }
 
+/// A checkpoint from a whole file's bytes: the header checked first, then
+/// the file copied into the weights 64 KiB at a time (never whole in wasm
+/// memory).
+fn checkpoint_from_js(bytes: &Uint8Array, len: u32) -> Result<Checkpoint, Error> {
+    let mut chunk = Vec::new();
+    copy_into(bytes, 0, len.min(256), &mut chunk, "the checkpoint's header")?;
+    let mut builder = CheckpointBuilder::new(&chunk, len as u64)?;
+    while builder.received() < len as u64 {
+        let at = builder.received() as u32;
+        copy_into(bytes, at, (len - at).min(1 << 16), &mut chunk, "a chunk of the checkpoint")?;
+        builder.push(&chunk)?;
+    }
+    builder.finish()
+}
+
+/// A tokenizer from its bytes; with `vocab_size`, it must have that many tokens.
+fn tokenizer_from_js(bytes: &JsValue, vocab_size: Option<usize>) -> Result<Tokenizer, Error> {
+    let tokenizer = Tokenizer::from_bytes(&bytes_vec(bytes, "tokenizer")?)?;
+    match vocab_size {
+        Some(v) if tokenizer.vocab_size() != v => Err(Error::VocabMismatch { tokenizer: tokenizer.vocab_size(), checkpoint: v }),
+        _ => Ok(tokenizer),
+    }
+}
+
 /// A loaded model: construct it from the checkpoint and tokenizer bytes,
 /// `start()` a generation, then call `step()` until it returns `undefined`.
 #[wasm_bindgen]
@@ -105,20 +344,22 @@ pub struct Model {
 
 #[wasm_bindgen]
 impl Model {
-    /// `new Model(checkpoint, tokenizer)`: both `Uint8Array`s. Throws an
-    /// `Error` with a readable message when either is invalid or they do not
-    /// belong together.
+    /// `new Model(checkpoint, tokenizer, quantize?)`: the two files as
+    /// `Uint8Array`s or `ArrayBuffer`s. Throws an `Error` with a readable
+    /// message when either is invalid or they do not belong together.
     ///
     /// `quantize` (optional, default false): load an fp32 checkpoint as Q8_0
     /// (export.py's rule), a quarter of the weight memory and faster.
     #[wasm_bindgen(constructor)]
-    pub fn new(checkpoint: &Uint8Array, tokenizer: &Uint8Array, quantize: Option<bool>) -> Result<Model, JsError> {
+    pub fn new(checkpoint: &JsValue, tokenizer: &JsValue, quantize: &JsValue) -> Result<Model, JsError> {
         console_error_panic_hook::set_once();
-        let mut checkpoint = Checkpoint::from_source(&JsBytes(checkpoint))?;
-        if quantize == Some(true) {
+        let (bytes, len) = bytes_arg(checkpoint, "checkpoint")?;
+        let quantize = bool_arg(quantize, "quantize", Some(false))?;
+        let tokenizer = tokenizer_from_js(tokenizer, None)?;
+        let mut checkpoint = checkpoint_from_js(&bytes, len)?;
+        if quantize {
             checkpoint = checkpoint.quantize()?;
         }
-        let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
         Ok(Model { llama: Llama::new(checkpoint, tokenizer)? })
     }
 
@@ -126,15 +367,17 @@ impl Model {
     /// counts the prompt tokens too; 0 means seq_len. Out-of-range values are
     /// clamped as run.c clamps them (temperature < 0 → 0, topp outside
     /// [0, 1] → 0.9, steps < 0 or > seq_len → seq_len); seed 0 draws one.
-    pub fn start(&mut self, prompt: &str, temperature: f64, topp: f64, seed: f64, steps: f64) -> Result<(), JsError> {
-        let params = SamplerParams::new(temperature, topp, seed_from_js(seed)?)?;
-        self.llama.start(prompt, params, steps_from_js(steps)?)?;
+    pub fn start(&mut self, prompt: &JsValue, temperature: &JsValue, topp: &JsValue, seed: &JsValue, steps: &JsValue) -> Result<(), JsError> {
+        let prompt = string_arg(prompt, "prompt")?;
+        let params = params_from_js(temperature, topp, seed)?;
+        self.llama.start(&prompt, params, steps_from_js(steps)?)?;
         Ok(())
     }
 
     /// The next piece of text (possibly `""` while a UTF-8 character is
     /// incomplete), or `undefined` when the generation is finished.
     pub fn step(&mut self) -> Result<Option<String>, JsError> {
+        crash_point(CRASH_STEP);
         Ok(self.llama.step()?.map(|s| s.text))
     }
 
@@ -151,7 +394,9 @@ impl Model {
 
     /// The header as a plain object: the seven fields, `version` (0 legacy,
     /// 1 or 2 export), `shared_classifier`, `group_size` (Q8_0 group size, 0
-    /// for fp32 weights), `quantized_on_load`, and sizes for display.
+    /// for fp32 weights), `quantized_on_load`, and sizes for display:
+    /// `params`, `weight_bytes`, `state_bytes`, and `memory_bytes` (all the
+    /// model holds: weights as loaded, run state, token history, sampler).
     pub fn config(&self) -> Result<JsValue, JsError> {
         let t = &self.llama.transformer;
         let c = &t.config;
@@ -175,6 +420,10 @@ impl Model {
         set(&o, "params", JsValue::from_f64(t.param_count() as f64))?;
         set(&o, "weight_bytes", JsValue::from_f64(t.weights.bytes() as f64))?;
         set(&o, "state_bytes", JsValue::from_f64(run_state_bytes(c).unwrap_or(0) as f64))?;
+        // memory_needed counts the weights as the header stores them; these are as loaded
+        let file_weights = checkpoint::weight_bytes(&t.header).unwrap_or(0);
+        let rest = checkpoint::memory_needed(&t.header).unwrap_or(0).saturating_sub(file_weights);
+        set(&o, "memory_bytes", JsValue::from_f64((rest + t.weights.bytes() as u64) as f64))?;
         set(&o, "kernels", JsValue::from_str(self.llama.kernels().name()))?;
         Ok(o.into())
     }
@@ -187,35 +436,37 @@ impl Model {
     }
 
     #[wasm_bindgen(setter)]
-    pub fn set_kernels(&mut self, name: &str) -> Result<(), JsError> {
-        self.llama.set_kernels(crate::kernels::Kernels::parse(name)?);
+    pub fn set_kernels(&mut self, name: &JsValue) -> Result<(), JsError> {
+        let name = string_arg(name, "kernels")?;
+        self.llama.set_kernels(crate::kernels::Kernels::parse(&name)?);
         Ok(())
     }
 
     /// run.c's `encode(text, bos=1, eos=0)`, for inspection.
-    pub fn encode(&self, text: &str) -> Result<Vec<u32>, JsError> {
-        Ok(self.llama.tokenizer.encode(text, true, false)?)
+    pub fn encode(&self, text: &JsValue) -> Result<Vec<u32>, JsError> {
+        Ok(self.llama.tokenizer.encode(&string_arg(text, "text")?, true, false)?)
     }
 
     /// Start run.c's chat loop (Llama-2 `[INST]` template); then `chatUser`
     /// for each user message and `step()` until `undefined` ends the turn.
     #[wasm_bindgen(js_name = startChat)]
-    pub fn start_chat(&mut self, system_prompt: &str, temperature: f64, topp: f64, seed: f64, steps: f64) -> Result<(), JsError> {
-        let params = SamplerParams::new(temperature, topp, seed_from_js(seed)?)?;
-        self.llama.start_chat(system_prompt, params, steps_from_js(steps)?)?;
+    pub fn start_chat(&mut self, system_prompt: &JsValue, temperature: &JsValue, topp: &JsValue, seed: &JsValue, steps: &JsValue) -> Result<(), JsError> {
+        let system_prompt = string_arg(system_prompt, "system prompt")?;
+        let params = params_from_js(temperature, topp, seed)?;
+        self.llama.start_chat(&system_prompt, params, steps_from_js(steps)?)?;
         Ok(())
     }
 
     /// The user's next chat message.
     #[wasm_bindgen(js_name = chatUser)]
-    pub fn chat_user(&mut self, message: &str) -> Result<(), JsError> {
-        Ok(self.llama.chat_user(message)?)
+    pub fn chat_user(&mut self, message: &JsValue) -> Result<(), JsError> {
+        Ok(self.llama.chat_user(&string_arg(message, "message")?)?)
     }
 
     /// Replace the tokenizer (same vocabulary size), keeping the weights.
     #[wasm_bindgen(js_name = setTokenizer)]
-    pub fn set_tokenizer(&mut self, tokenizer: &Uint8Array) -> Result<(), JsError> {
-        let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
+    pub fn set_tokenizer(&mut self, tokenizer: &JsValue) -> Result<(), JsError> {
+        let tokenizer = tokenizer_from_js(tokenizer, None)?;
         Ok(self.llama.set_tokenizer(tokenizer)?)
     }
 
@@ -249,9 +500,11 @@ impl Model {
     }
 
     #[wasm_bindgen(setter)]
-    pub fn set_inspect(&mut self, on: bool) {
+    pub fn set_inspect(&mut self, on: &JsValue) -> Result<(), JsError> {
+        let on = bool_arg(on, "inspect", None)?;
         let trace = on && self.walkthrough();
         self.llama.set_inspect(on.then_some(performance_now as inspect::Clock), trace);
+        Ok(())
     }
 
     /// Walkthrough: also keep a few values of every vector of the forward
@@ -262,10 +515,12 @@ impl Model {
     }
 
     #[wasm_bindgen(setter)]
-    pub fn set_walkthrough(&mut self, on: bool) {
+    pub fn set_walkthrough(&mut self, on: &JsValue) -> Result<(), JsError> {
+        let on = bool_arg(on, "walkthrough", None)?;
         if on || self.inspect() {
             self.llama.set_inspect(Some(performance_now), on);
         }
+        Ok(())
     }
 
     /// The position the inspector's record is of (`undefined` before any).
@@ -278,19 +533,33 @@ impl Model {
     /// from the KV cache (one forward pass, nothing sampled, nothing
     /// changed), so earlier tokens can be inspected without storing them.
     #[wasm_bindgen(js_name = inspectAt)]
-    pub fn inspect_at(&mut self, pos: f64) -> Result<(), JsError> {
-        Ok(self.llama.inspect_at(index_from_js(pos, "position")?)?)
+    pub fn inspect_at(&mut self, pos: &JsValue) -> Result<(), JsError> {
+        let pos = whole_from_js(pos, "position")?;
+        if !self.inspect() {
+            return Err(Error::State("the inspector is closed: open it (inspect = true) first").into());
+        }
+        let cached = self.llama.cached_positions();
+        if pos >= cached as f64 {
+            return Err(Error::Argument(format!(
+                "position {} has not been generated yet: positions 0 to {} can be inspected",
+                js_number(pos),
+                cached as i64 - 1
+            ))
+            .into());
+        }
+        Ok(self.llama.inspect_at(pos as usize)?)
     }
 
     /// The next-token distribution of the recorded position: `{ pos, token,
     /// next, nextProb, nextRank, forced, replayed, temperature, topp,
     /// nucleus, nucleusMass, candidates: [{ token, text, prob, logit, kept }] }`,
-    /// the `k` most likely first; `nextRank` (1 = most likely) and
+    /// the `k` most likely first (k: a whole number; more than the
+    /// vocabulary means all of it); `nextRank` (1 = most likely) and
     /// `nextProb` place the token that came even outside the `k`. `prob`
     /// is after temperature (softmax of the logits at temperature 0, where
     /// the sampler takes the top one); `kept`: inside the top-p nucleus the
     /// sampler drew from; `next`: the token that came.
-    pub fn topk(&self, k: f64) -> Result<JsValue, JsError> {
+    pub fn topk(&self, k: &JsValue) -> Result<JsValue, JsError> {
         let k = index_from_js(k, "k")?.min(self.llama.transformer.config.vocab_size);
         let probe = self.record()?;
         let params = self.llama.params();
@@ -313,7 +582,7 @@ impl Model {
         let texts = Array::new();
         for c in &d.candidates {
             cands.extend([c.token as f64, c.prob as f64, c.logit as f64, flag(c.kept)]);
-            texts.push(&JsValue::from_str(&self.piece(c.token)));
+            texts.push(&JsValue::from_str(&self.piece_text(c.token)));
         }
         Ok(topk_object(&head, &cands, &texts))
     }
@@ -325,17 +594,27 @@ impl Model {
 
     /// (pos + 1,) attention weights of one layer and head at the recorded
     /// position, over positions 0..=pos (a copy; each row sums to 1).
-    pub fn attention(&self, layer: usize, head: usize) -> Result<Vec<f32>, JsError> {
-        let probe = self.record()?;
+    /// `layer` and `head` are whole numbers within the model's; anything
+    /// else is an error naming the valid ranges.
+    pub fn attention(&self, layer: &JsValue, head: &JsValue) -> Result<Vec<f32>, JsError> {
         let c = &self.llama.transformer.config;
-        probe.attention(layer, head).map(<[f32]>::to_vec).ok_or_else(|| {
-            Error::Argument(format!(
-                "no layer {layer} head {head}: this model has layers 0-{} and heads 0-{}",
+        let range = |v: &JsValue, n: usize| v.as_f64().filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x < n as f64);
+        let (Some(l), Some(h)) = (range(layer, c.n_layers), range(head, c.n_heads)) else {
+            let show = |v: &JsValue| v.as_f64().map_or_else(|| describe(v), js_number);
+            return Err(Error::Argument(format!(
+                "no layer {} head {}: this model has layers 0-{} and heads 0-{} (whole numbers)",
+                show(layer),
+                show(head),
                 c.n_layers - 1,
                 c.n_heads - 1
             ))
-            .into()
-        })
+            .into());
+        };
+        let probe = self.record()?;
+        probe
+            .attention(l as usize, h as usize)
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| Error::State("the record holds no attention for this layer and head").into())
     }
 
     /// (n_layers, n_heads, pos + 1) every attention row of the recorded
@@ -348,21 +627,21 @@ impl Model {
     /// Milliseconds a step spent in each part: `{ projections (rmsnorm +
     /// q, k, v, o matmuls), attention (RoPE, scores, softmax, weighted sum),
     /// ffn, classifier, sampling, other, total }`; the parts add up to
-    /// `total`. Without `pos`: the recorded step (a replay has no sampling).
-    /// With `pos`: that position as it ran live with the inspector open, or
-    /// `undefined` when it ran while the inspector was closed.
-    pub fn timings(&self, pos: Option<f64>) -> Result<JsValue, JsError> {
-        let t = match pos {
-            None => self.record()?.timings,
-            Some(pos) => {
-                let pos = index_from_js(pos, "position")?;
-                let Some(probe) = self.llama.transformer.probe.as_deref() else {
-                    return Err(Error::State("the inspector is closed: set model.inspect = true, then step()").into());
-                };
-                match probe.timings_at(pos) {
-                    Some(t) => t,
-                    None => return Ok(JsValue::UNDEFINED),
-                }
+    /// `total`. Without `pos` (or `undefined`): the recorded step (a replay
+    /// has no sampling). With `pos`: that position as it ran live with the
+    /// inspector open, or `undefined` when it ran while the inspector was
+    /// closed (or has not run).
+    pub fn timings(&self, pos: &JsValue) -> Result<JsValue, JsError> {
+        let t = if pos.is_undefined() || pos.is_null() {
+            self.record()?.timings
+        } else {
+            let pos = index_from_js(pos, "position")?;
+            let Some(probe) = self.llama.transformer.probe.as_deref() else {
+                return Err(Error::State("the inspector is closed: set model.inspect = true, then step()").into());
+            };
+            match probe.timings_at(pos) {
+                Some(t) => t,
+                None => return Ok(JsValue::UNDEFINED),
             }
         };
         let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).chain(["total"]).collect();
@@ -401,8 +680,23 @@ impl Model {
 
     /// A token's text for display: its vocabulary piece, with a raw-byte
     /// token (`<0x0A>`) as its character when that byte is one on its own
-    /// (ASCII); other byte tokens keep their `<0xE2>` name.
-    pub fn piece(&self, token: u32) -> String {
+    /// (ASCII); other byte tokens keep their `<0xE2>` name. `token`: a whole
+    /// number below the vocabulary size.
+    pub fn piece(&self, token: &JsValue) -> Result<String, JsError> {
+        let t = number_arg(token, "token")?;
+        let n = self.llama.tokenizer.vocab_size();
+        if !(t.fract() == 0.0 && t >= 0.0 && t < n as f64) {
+            return Err(Error::Argument(format!(
+                "token {} is not in the vocabulary: tokens are whole numbers 0-{}",
+                js_number(t),
+                n - 1
+            ))
+            .into());
+        }
+        Ok(self.piece_text(t as u32))
+    }
+
+    fn piece_text(&self, token: u32) -> String {
         let tok = &self.llama.tokenizer;
         if token as usize >= tok.vocab_size() {
             return String::new();
@@ -427,29 +721,85 @@ impl Model {
 /// the weights, `push(chunk)` converts each chunk straight into them, and
 /// `finish(tokenizer)` gives the `Model`. The file is never held whole in
 /// memory beside the weights.
+///
+/// What is pushed must be the file the loader was opened with: its first
+/// bytes must equal `firstBytes`, and all of it exactly `totalSize` bytes.
+/// A `finish` whose tokenizer is refused (unreadable, or another
+/// vocabulary) leaves the loader and its weights as they were, for another
+/// `finish` with the right tokenizer.
 #[wasm_bindgen]
 pub struct ModelLoader {
     builder: Option<CheckpointBuilder>,
+    /// The first bytes the loader was opened with (at most 256).
+    head: Vec<u8>,
+    size: u64,
     quantize: bool,
+    /// Reused for each piece of a chunk copied into wasm memory.
+    buffer: Vec<u8>,
 }
+
+/// Chunks are copied into wasm memory this much at a time.
+const PIECE: u32 = 1 << 20;
 
 #[wasm_bindgen]
 impl ModelLoader {
-    /// `head`: the file's first 256 bytes (all of it if shorter); `size`: its
-    /// length; `quantize` (optional): load an fp32 file as Q8_0.
+    /// `head`: the file's first 256 bytes (all of it if shorter), a
+    /// `Uint8Array` or `ArrayBuffer`; `size`: its length in bytes;
+    /// `quantize` (optional): load an fp32 file as Q8_0.
     #[wasm_bindgen(constructor)]
-    pub fn new(head: &[u8], size: f64, quantize: Option<bool>) -> Result<ModelLoader, JsError> {
+    pub fn new(head: &JsValue, size: &JsValue, quantize: &JsValue) -> Result<ModelLoader, JsError> {
         console_error_panic_hook::set_once();
-        if !(size.is_finite() && size >= 0.0 && size.fract() == 0.0) {
-            return Err(Error::Argument(format!("file size {size} is not a byte count")).into());
+        let (bytes, len) = bytes_arg(head, "head")?;
+        let size = number_arg(size, "size")?;
+        if !(size.is_finite() && size >= 0.0 && size.fract() == 0.0 && size <= MAX_SAFE_INTEGER) {
+            return Err(Error::Argument(format!("file size {} is not a byte count", js_number(size))).into());
         }
-        Ok(ModelLoader { builder: Some(CheckpointBuilder::new(head, size as u64)?), quantize: quantize == Some(true) })
+        let quantize = bool_arg(quantize, "quantize", Some(false))?;
+        let mut head = Vec::new();
+        copy_into(&bytes, 0, len.min(256), &mut head, "the checkpoint's header")?;
+        let builder = CheckpointBuilder::new(&head, size as u64)?;
+        Ok(ModelLoader { builder: Some(builder), head, size: size as u64, quantize, buffer: Vec::new() })
     }
 
-    /// The next bytes of the file, from its very first byte on, in order.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+    /// The next bytes of the file (a `Uint8Array` or `ArrayBuffer`), from
+    /// its very first byte on, in order.
+    pub fn push(&mut self, chunk: &JsValue) -> Result<(), JsError> {
+        crash_point(CRASH_PUSH);
         let builder = self.builder.as_mut().ok_or(Error::State("this loader has already finished"))?;
-        Ok(builder.push(chunk)?)
+        let (bytes, len) = bytes_arg(chunk, "chunk")?;
+        let arriving = builder.received() + len as u64;
+        if arriving > self.size {
+            return Err(Error::Checkpoint(format!(
+                "{} bytes were pushed, more than the {} bytes the loader was opened for",
+                thousands(arriving),
+                thousands(self.size)
+            ))
+            .into());
+        }
+        let mut at = 0;
+        while at < len {
+            let n = (len - at).min(PIECE);
+            copy_into(&bytes, at, n, &mut self.buffer, "a chunk of the checkpoint")?;
+            // the header part must be the very head the loader checked
+            let received = builder.received();
+            if received < self.head.len() as u64 {
+                let start = received as usize;
+                let end = (start + n as usize).min(self.head.len());
+                if let Some(i) = (start..end).find(|&i| self.buffer[i - start] != self.head[i]) {
+                    return Err(Error::Checkpoint(format!(
+                        "byte {i} pushed differs from the header this loader was opened with: \
+                         push the same file, from its first byte"
+                    ))
+                    .into());
+                }
+            }
+            builder.push(&self.buffer)?;
+            at += n;
+        }
+        if self.buffer.capacity() > PIECE as usize {
+            self.buffer = Vec::new();
+        }
+        Ok(())
     }
 
     /// Bytes pushed so far.
@@ -458,10 +808,23 @@ impl ModelLoader {
         self.builder.as_ref().map_or(0.0, |b| b.received() as f64)
     }
 
-    /// All bytes pushed: build the model with this tokenizer.
-    pub fn finish(&mut self, tokenizer: &Uint8Array) -> Result<Model, JsError> {
+    /// All bytes pushed: build the model with this tokenizer (a `Uint8Array`
+    /// or `ArrayBuffer`). A file not yet complete, or a tokenizer that is
+    /// refused (unreadable, or of another vocabulary size), is an error that
+    /// leaves the loader as it was.
+    pub fn finish(&mut self, tokenizer: &JsValue) -> Result<Model, JsError> {
+        let builder = self.builder.as_ref().ok_or(Error::State("this loader has already finished"))?;
+        if builder.received() != self.size {
+            return Err(Error::Checkpoint(format!(
+                "the file ended after {} of its {} bytes",
+                thousands(builder.received()),
+                thousands(self.size)
+            ))
+            .into());
+        }
+        let tokenizer = tokenizer_from_js(tokenizer, Some(builder.header().config.vocab_size))?;
         let builder = self.builder.take().ok_or(Error::State("this loader has already finished"))?;
-        let tokenizer = Tokenizer::from_bytes(&tokenizer.to_vec())?;
+        self.buffer = Vec::new();
         let mut checkpoint = builder.finish()?;
         if self.quantize {
             checkpoint = checkpoint.quantize()?;
@@ -470,22 +833,36 @@ impl ModelLoader {
     }
 }
 
-/// What a file is, from its first bytes (256 are enough) and its size, before
-/// reading the rest: `{ kind: "checkpoint" | "tokenizer" | "unknown", error?,
-/// version?, vocab_size?, memory_bytes? }`. A checkpoint whose header is
+/// What a file is, from its first bytes (256 are enough; a `Uint8Array` or
+/// `ArrayBuffer`) and its size, before reading the rest: `{ kind:
+/// "checkpoint" | "tokenizer" | "unknown", error?, version?, vocab_size?,
+/// memory_bytes? }`. The engine's own checks: a checkpoint whose header is
 /// invalid, whose size does not match, or which cannot fit in memory has
-/// `error` set, so a page can refuse it without reading gigabytes.
+/// `error` set, so a page can refuse it without reading gigabytes; a
+/// tokenizer is what the tokenizer parser accepts the start of.
 #[wasm_bindgen(js_name = fileInfo)]
-pub fn file_info(head: &Uint8Array, size: f64) -> Result<JsValue, JsError> {
-    let head = head.to_vec();
+pub fn file_info(head: &JsValue, size: &JsValue) -> Result<JsValue, JsError> {
+    console_error_panic_hook::set_once();
+    // the first 64 KiB at most: what the checks read is far less
+    let (bytes, len) = bytes_arg(head, "head")?;
+    let mut head = Vec::new();
+    copy_into(&bytes, 0, len.min(1 << 16), &mut head, "the file's first bytes")?;
+    let size = number_arg(size, "size")?;
+    if !(size.is_finite() && size >= 0.0 && size.fract() == 0.0) {
+        return Err(Error::Argument(format!("file size {} is not a byte count", js_number(size))).into());
+    }
+    let size = size as u64;
     let o = Object::new();
-    let size = if size.is_finite() && size >= 0.0 { size as u64 } else { 0 };
+    let checked = checkpoint::check(&head, size);
+    // a legacy header and a tokenizer's first entries can look alike: a
+    // header that is valid for exactly this file's length decides
+    let checkpoint = checkpoint::looks_like_checkpoint(&head) && (checked.is_ok() || !Tokenizer::looks_like(&head));
     if let Some(what) = checkpoint::identify_wrong_file(&head) {
         set(&o, "kind", "unknown".into())?;
         set(&o, "error", JsValue::from_str(what))?;
-    } else if checkpoint::looks_like_checkpoint(&head) {
+    } else if checkpoint {
         set(&o, "kind", "checkpoint".into())?;
-        match checkpoint::check(&head, size) {
+        match checked {
             Ok(h) => {
                 set(&o, "version", JsValue::from_f64(h.version as f64))?;
                 set(&o, "vocab_size", JsValue::from_f64(h.config.vocab_size as f64))?;
@@ -502,6 +879,25 @@ pub fn file_info(head: &Uint8Array, size: f64) -> Result<JsValue, JsError> {
                    legacy format) nor a llama2.c tokenizer.bin";
         set(&o, "error", JsValue::from_str(msg))?;
     }
+    Ok(o.into())
+}
+
+/// A whole tokenizer file checked by the engine's parser: `{ vocab_size,
+/// max_token_length }`, or the parser's error. With `vocabSize` (a
+/// checkpoint's), a tokenizer of another size is an error too, so a page
+/// can refuse the pair before streaming the checkpoint.
+#[wasm_bindgen(js_name = tokenizerInfo)]
+pub fn tokenizer_info(bytes: &JsValue, vocab_size: &JsValue) -> Result<JsValue, JsError> {
+    console_error_panic_hook::set_once();
+    let vocab_size = if vocab_size.is_undefined() || vocab_size.is_null() {
+        None
+    } else {
+        Some(index_from_js(vocab_size, "vocabSize")?)
+    };
+    let tokenizer = tokenizer_from_js(bytes, vocab_size)?;
+    let o = Object::new();
+    set(&o, "vocab_size", JsValue::from_f64(tokenizer.vocab_size() as f64))?;
+    set(&o, "max_token_length", JsValue::from_f64(tokenizer.max_token_length() as f64))?;
     Ok(o.into())
 }
 
@@ -531,7 +927,7 @@ pub fn threads_joined() -> usize {
 
 /// Hand parts of each large matmul to the first `helpers` helpers (0 = off).
 #[wasm_bindgen(js_name = enableThreads)]
-pub fn enable_threads(helpers: f64) -> Result<usize, JsError> {
+pub fn enable_threads(helpers: &JsValue) -> Result<usize, JsError> {
     let helpers = index_from_js(helpers, "helpers")?;
     crate::parallel::enable(helpers).map_err(|e| JsError::new(&e))
 }
@@ -539,7 +935,7 @@ pub fn enable_threads(helpers: f64) -> Result<usize, JsError> {
 /// Split matmuls of at least `weights` weights (default 65,536; tests use 0
 /// so that even stories260K's small matrices go through the helpers).
 #[wasm_bindgen(js_name = setMinParallel)]
-pub fn set_min_parallel(weights: f64) -> Result<(), JsError> {
+pub fn set_min_parallel(weights: &JsValue) -> Result<(), JsError> {
     crate::parallel::set_min_parallel(index_from_js(weights, "weights")?);
     Ok(())
 }
@@ -548,7 +944,7 @@ pub fn set_min_parallel(weights: f64) -> Result<(), JsError> {
 /// matmul. Never returns in the threaded build unless the index is out of
 /// range or taken (an error); an error in the single-threaded build.
 #[wasm_bindgen(js_name = threadHelper)]
-pub fn thread_helper(index: f64) -> Result<(), JsError> {
+pub fn thread_helper(index: &JsValue) -> Result<(), JsError> {
     let index = index_from_js(index, "helper index")?;
     if !threads_supported() {
         return Err(JsError::new("this wasm build has no threads (use www/pkg-threads)"));
@@ -559,10 +955,9 @@ pub fn thread_helper(index: f64) -> Result<(), JsError> {
 /// A helper Worker caught a trap inside `threadHelper`: its parts are
 /// computed by the page's thread from now on (threading stops, nothing hangs).
 #[wasm_bindgen(js_name = threadHelperFailed)]
-pub fn thread_helper_failed(index: f64) {
-    if let Ok(index) = index_from_js(index, "helper index") {
-        crate::parallel::helper_failed(index);
-    }
+pub fn thread_helper_failed(index: &JsValue) -> Result<(), JsError> {
+    crate::parallel::helper_failed(index_from_js(index, "helper index")?);
+    Ok(())
 }
 
 /// Parts of matmuls computed by helpers so far (tests: the threads did work).
