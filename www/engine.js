@@ -117,6 +117,8 @@ export function threadsUnavailable() {
   return "";
 }
 
+let instances = 0; // fresh copies of the packages made so far
+
 /**
  * The page's engines: the single-threaded build, loaded now, and the
  * threaded one with `request.threads` threads, loaded the first time a
@@ -124,9 +126,17 @@ export function threadsUnavailable() {
  * `{ pkg, wasm, threads, note }`: the package's exports (Model, ModelLoader,
  * fileInfo...), the instance's exports, the threads that will share each
  * large matmul, and why that is 1 when more were asked for.
+ *
+ * `fresh`: new instances of the wasm modules (a new copy of each package's
+ * JS, so a new memory), for when the old ones died: a trap leaves a wasm
+ * instance unusable for good (README, Robustness). `dispose()` stops the
+ * threaded engine's helper Workers. (A dead instance's memory stays held by
+ * its package's JS module until the page is reloaded: browsers never unload
+ * a module.)
  */
-export async function createEngines(request = requestedThreads()) {
-  const single = await loadSingle("");
+export async function createEngines(request = requestedThreads(), { fresh = false } = {}) {
+  const tag = fresh ? `?instance=${++instances}` : "";
+  const single = await loadSingle("", tag);
   let threaded = null;
   const loaded = [single];
   return {
@@ -137,12 +147,16 @@ export async function createEngines(request = requestedThreads()) {
     /** The engine for a plan's thread count (the single-threaded one for 1, or when threads cannot start). */
     async get(threads) {
       if (threads <= 1) return single;
-      threaded ??= loadThreadedOrWhy(threads).then((t) => {
+      threaded ??= loadThreadedOrWhy(threads, tag).then((t) => {
         if (t.threads > 1) loaded.push(t);
         return t;
       });
       const t = await threaded;
       return t.threads > 1 ? t : { ...single, note: t.note };
+    },
+    /** Let these engines go: the threaded one's helper Workers are stopped. */
+    dispose() {
+      for (const e of loaded) for (const w of e.workers ?? []) w.terminate();
     },
   };
 }
@@ -157,18 +171,18 @@ export async function loadEngine(threads = wantedThreads()) {
   return t.threads > 1 ? t : loadSingle(t.note);
 }
 
-async function loadSingle(note) {
-  const pkg = await import("./pkg/llama2_wasm.js");
+async function loadSingle(note, tag = "") {
+  const pkg = await import(`./pkg/llama2_wasm.js${tag}`);
   const wasm = await pkg.default();
   return { pkg, wasm, threads: 1, note };
 }
 
 /** The threaded engine, or `{ threads: 1, note }` saying why it cannot run here. */
-async function loadThreadedOrWhy(threads) {
+async function loadThreadedOrWhy(threads, tag = "") {
   let note = threadsUnavailable();
   if (!note) {
     try {
-      return await loadThreaded(threads);
+      return await loadThreaded(threads, tag);
     } catch (e) {
       note = `the threaded build did not start (${e.message})`;
       console.warn(`llama2-wasm: ${note}; running single-threaded`);
@@ -177,8 +191,8 @@ async function loadThreadedOrWhy(threads) {
   return { threads: 1, note };
 }
 
-async function loadThreaded(threads) {
-  const pkg = await import("./pkg-threads/llama2_wasm.js");
+async function loadThreaded(threads, tag = "") {
+  const pkg = await import(`./pkg-threads/llama2_wasm.js${tag}`);
   // compile once here, so every Worker instantiates the same module
   const url = new URL("./pkg-threads/llama2_wasm_bg.wasm", import.meta.url);
   const module = await WebAssembly.compileStreaming(fetch(url));
@@ -193,7 +207,7 @@ async function loadThreaded(threads) {
       if (performance.now() > deadline) throw new Error(`only ${pkg.threadsJoined()} of ${helpers} helpers started`);
       await new Promise((r) => setTimeout(r, 1));
     }
-    return { pkg, wasm, threads: pkg.enableThreads(helpers), note: "" };
+    return { pkg, wasm, threads: pkg.enableThreads(helpers), note: "", workers };
   } catch (e) {
     // the single-threaded build takes over: let go of these Workers and the shared memory they hold
     for (const w of workers) w.terminate();

@@ -74,6 +74,26 @@ export function createInspector() {
     if (self.view) self.view.model = null;
   };
 
+  /**
+   * The model was unloaded (to make room for another, or its engine
+   * crashed): never call it again. The text's kept charts stay readable.
+   */
+  self.detach = () => {
+    self.invalidate();
+    self.model = null;
+    heat = null;
+  };
+
+  /** A token's text from the current model, or `#id` when it has none (another vocabulary, no model). */
+  function pieceOf(token) {
+    if (!self.model) return `#${token}`;
+    try {
+      return self.model.piece(token);
+    } catch {
+      return `#${token}`;
+    }
+  }
+
   self.speed = (tokPerSec) => {
     self.speeds.push(tokPerSec);
     if (self.speeds.length > SPARK_POINTS) self.speeds.shift();
@@ -273,9 +293,9 @@ export function createInspector() {
     const list = $("cand-list");
     const max = t.candidates[0]?.prob || 1;
     const rows = t.candidates.map((c) => ({ ...c, rank: 0 }));
-    if (t.nextRank > rows.length && self.view.model === self.model) {
+    if (t.nextRank > rows.length && replayable()) {
       // the token that came, from further down the list
-      rows.push({ token: t.next, text: self.model.piece(t.next), prob: t.nextProb, logit: NaN,
+      rows.push({ token: t.next, text: pieceOf(t.next), prob: t.nextProb, logit: NaN,
         kept: !t.forced && t.nextRank <= t.nucleus, rank: t.nextRank });
     }
     const items = rows.map((c) => {
@@ -392,7 +412,7 @@ export function createInspector() {
   function inputLabel(toks, t) {
     if (!toks) return `#${t}`;
     const labels = (self.view.labels ??= []);
-    return (labels[t] ??= toks[t] === 1 ? "<s>" : self.model.piece(toks[t]));
+    return (labels[t] ??= toks[t] === 1 ? "<s>" : pieceOf(toks[t]));
   }
 
   let heat = null; // what the canvas shows, for hover lookups

@@ -23,19 +23,34 @@ const $ = (id) => document.getElementById(id);
 const inspector = createInspector();
 
 const state = {
-  model: null, // the working Model; replaced only by one that loaded fine
+  model: null, // the working Model (guarded); replaced only by one that loaded fine
   modelName: "",
   tokenizerName: "",
   tokenizers: new Map(), // vocab size -> { name, bytes }: reused when a checkpoint comes alone
   run: null, // the generation in progress: { frame, text, ... }
   queue: Promise.resolve(), // file loads, one after another
-  reload: null, // loads the current checkpoint again (after the int8 box changes)
+  // the last model that loaded fine, to load again (the int8 box, an engine
+  // restart): { name, open() -> a fresh byte source, tok: { name, bytes } }
+  current: null,
   engine: null, // the current model's engine (www/engine.js): { pkg, wasm, threads, note }
+  restart: null, // the engine restart in progress (a Promise), after a crash
+  crash: null, // what the page says about it: { lead, then, show() }
+  freed: "", // the model unloaded to make room for the one loading now (its name)
 };
 
 // ------------------------------------------------------------------ errors
 
 function showError(err) {
+  // a dead engine is restarted, and the restart says so instead
+  if (isEngineCrash(err)) {
+    engineCrashed(err);
+    // a load that died with it: name the file in the message
+    if (err.cause && state.crash) {
+      state.crash.lead = `${err.message}.`;
+      state.crash.show();
+    }
+    return;
+  }
   const msg = err instanceof Error ? err.message : String(err);
   $("error-text").textContent = msg;
   $("error").hidden = false;
@@ -45,6 +60,144 @@ function showError(err) {
 function clearError() {
   $("error").hidden = true;
   $("error-text").textContent = "";
+}
+
+/** A line about what the page did with memory or the engine (not an error). */
+function showNotice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = !text;
+}
+
+// ------------------------------------------------------------------ engine crashes
+//
+// A Rust panic inside wasm traps (a WebAssembly.RuntimeError, "unreachable")
+// and leaves the instance unusable: an object that was borrowed when it
+// trapped refuses every later call ("recursive use of an object detected",
+// "attempted to take ownership of Rust value while it was borrowed"), and the
+// allocator may be half-way through a change. The engine validates every
+// argument so that no input should get there; if something does, the page
+// says so, loads a new instance of the engines and the last good model.
+
+/** Is this error (or its cause) the engine dying rather than refusing an input? */
+function isEngineCrash(e) {
+  for (let depth = 0; e && depth < 4; depth++, e = e.cause) {
+    if (e instanceof WebAssembly.RuntimeError) return true;
+    if (/recursive use of an object detected|attempted to take ownership of Rust value while it was borrowed/
+      .test(String(e.message ?? e))) return true;
+  }
+  return false;
+}
+
+/** Pass an engine error on, restarting the engine first when it is a crash. */
+function noticed(e) {
+  if (isEngineCrash(e)) engineCrashed(e);
+  return e;
+}
+
+/**
+ * A Model or ModelLoader whose every call (methods, getters, setters) goes
+ * through noticed(): wherever the page or the inspector touches the engine,
+ * a crash is seen at once.
+ */
+function guard(obj) {
+  const methods = new Map();
+  return new Proxy(obj, {
+    get(target, prop) {
+      let value;
+      try {
+        value = Reflect.get(target, prop, target);
+      } catch (e) {
+        throw noticed(e);
+      }
+      if (typeof value !== "function" || prop === "constructor") return value;
+      let method = methods.get(prop);
+      if (!method) {
+        method = (...args) => {
+          try {
+            return value.apply(target, args);
+          } catch (e) {
+            throw noticed(e);
+          }
+        };
+        methods.set(prop, method);
+      }
+      return method;
+    },
+    set(target, prop, value) {
+      try {
+        return Reflect.set(target, prop, value, target);
+      } catch (e) {
+        throw noticed(e);
+      }
+    },
+  });
+}
+
+/** The packages of engines that crashed: none of their objects is called again. */
+const deadEngines = new WeakSet();
+// ... nor freed by the garbage collector: wasm-bindgen's finalizers would
+// run Rust code in the dead instance (it keeps its memory anyway)
+const graveyard = [];
+
+const crashText = (e) => (e instanceof WebAssembly.RuntimeError ? `RuntimeError: ${e.message}` : e.message);
+
+/**
+ * The engine crashed: drop every object of the dead instance (never call
+ * them again: free() would throw), say so, load new instances of the
+ * engines, then the last good model (or the default one).
+ */
+function engineCrashed(err) {
+  if (state.restart) return state.restart;
+  let root = err;
+  while (root?.cause) root = root.cause;
+  console.error("llama2-wasm: the engine crashed", err);
+  const again = state.current?.name ?? DEFAULT_CHECKPOINT.split("/").pop();
+  const run = state.run;
+  state.run = null; // stopGeneration would read the dead model
+  if (run) {
+    clearTimeout(run.timer);
+    cancelAnimationFrame(run.frame);
+    $("output").classList.remove("running");
+    $("stop-button").disabled = true;
+  }
+  if (state.model) graveyard.push(state.model);
+  state.model = null;
+  state.engine = null;
+  inspector.detach();
+  $("generate-button").disabled = true;
+  // what the error box says: the crash (or the load it ended), then the restart
+  const crash = {
+    lead: `The engine crashed (${crashText(root)}).`,
+    then: `The engine is being restarted: loading ${again} again…`,
+    show() {
+      $("error-text").textContent = `${crash.lead} ${crash.then}`;
+      $("error").hidden = false;
+    },
+  };
+  state.crash = crash;
+  crash.show();
+  const dead = engines;
+  for (const e of dead.loaded) deadEngines.add(e.pkg);
+  state.restart = (async () => {
+    engines = await createEngines(dead.request, { fresh: true });
+    ({ fileInfo, tokenizerInfo } = engines.single.pkg);
+    dead.dispose();
+  })();
+  // after the load that was running (it fails: its engine is gone), before any other
+  state.queue = state.queue
+    .then(() => state.restart)
+    .then(async () => {
+      if (state.current) await reloadCurrent();
+      else await loadDefault();
+      crash.then = `The engine was restarted: ${state.modelName} is loaded again.`;
+    })
+    .catch((e) => (crash.then = `Restarting the engine failed (${e.message}): reload the page.`))
+    .finally(() => {
+      crash.show();
+      state.restart = null;
+      state.crash = null;
+    });
+  return state.restart;
 }
 
 // ------------------------------------------------------------------ progress
@@ -106,18 +259,54 @@ function showCard() {
 
 const threadsText = (n) => `${n} thread${n === 1 ? "" : "s"}`;
 
-/** Swap in a new model; the old one is freed only after the new one works. */
-function installModel({ model, engine }, name, tokenizerName) {
+/**
+ * Swap in a new model; the old one is freed only after the new one works
+ * (unless it was unloaded before to make room: makeRoom). `current`: how to
+ * load it again ({ name, open, tok }).
+ */
+function installModel({ model, engine }, current) {
   stopGeneration();
   const old = state.model;
   state.model = model;
   state.engine = engine;
-  state.modelName = name;
-  state.tokenizerName = tokenizerName;
+  state.modelName = current.name;
+  state.tokenizerName = current.tok.name;
+  state.current = current;
+  state.freed = "";
   if (old) old.free();
   inspector.attach(model);
   showCard();
   $("generate-button").disabled = false;
+}
+
+/** Load the last model that worked again (the int8 box, an engine restart). */
+async function reloadCurrent() {
+  const current = state.current;
+  installModel(await buildModel(await current.open(), current.tok), current);
+}
+
+/**
+ * Before a checkpoint's weights are allocated in `engine`: when the model
+ * there now and the new one cannot both fit in its memory (what each needs
+ * for its whole life, against the engine's limit: 4 GiB less 256 MiB in
+ * wasm32), unload the current one first and say so. Models in the other
+ * build's engine live in another memory and stay.
+ */
+function makeRoom(engine, info, name) {
+  const old = state.model;
+  if (!old || state.engine?.pkg !== engine.pkg || info.error || !info.memory_bytes) return;
+  const held = old.config().memory_bytes;
+  const limit = engine.pkg.memoryLimit();
+  if (info.memory_bytes + held <= limit) return;
+  const oldName = state.modelName;
+  stopGeneration();
+  inspector.detach();
+  state.model = null;
+  old.free();
+  state.freed = oldName;
+  $("generate-button").disabled = true;
+  showNotice(`${oldName} (${formatBytes(held)} in memory) was unloaded first: it and ${name} ` +
+    `(${formatBytes(info.memory_bytes)}) do not both fit in the engine's ${formatBytes(limit)}.`);
 }
 
 /** Tokenizer bytes for a vocabulary size: cached, or served beside the default model. */
@@ -154,7 +343,8 @@ async function buildModel(source, tokenizer, quantize = $("quantize").checked) {
   let received = 0;
   const open = async (first) => {
     engine = await engineFor(headerShape(first));
-    loader = new engine.pkg.ModelLoader(first, source.total, quantize);
+    makeRoom(engine, engine.pkg.fileInfo(first, source.total), source.name);
+    loader = guard(new engine.pkg.ModelLoader(first, source.total, quantize));
     loader.push(head);
   };
   try {
@@ -174,20 +364,30 @@ async function buildModel(source, tokenizer, quantize = $("quantize").checked) {
       if (head.length >= 256) await open(head.subarray(0, 256));
     }
     if (!loader) await open(head);
-    return { model: loader.finish(tokenizer.bytes), engine };
+    return { model: guard(loader.finish(tokenizer.bytes)), engine };
   } catch (e) {
     source.reader.cancel?.().catch(() => {});
-    throw new Error(`${source.name}: ${e.message}`);
+    const why = isEngineCrash(e) ? `the engine crashed while loading it (${crashText(e)})` : e.message;
+    throw new Error(`${source.name}: ${why}`, { cause: e });
   } finally {
-    loader?.free();
     progress.done();
+    // the weights allocated so far are freed with the loader (a dead
+    // engine's loader cannot be freed: the restart lets the whole instance go)
+    if (loader && deadEngines.has(engine.pkg)) graveyard.push(loader);
+    else if (loader) {
+      try {
+        loader.free();
+      } catch (e) {
+        console.warn("llama2-wasm: could not free the loader", e);
+      }
+    }
   }
 }
 
 async function loadDefault() {
   const [source, tok] = await Promise.all([urlSource(DEFAULT_CHECKPOINT), tokenizerFor(512)]);
-  installModel(await buildModel(source, tok), source.name, tok.name);
-  state.reload = async () => installModel(await buildModel(await urlSource(DEFAULT_CHECKPOINT), tok), source.name, tok.name);
+  const current = { name: source.name, tok, open: () => urlSource(DEFAULT_CHECKPOINT) };
+  installModel(await buildModel(source, tok), current);
 }
 
 // ------------------------------------------------------------------ files
@@ -195,6 +395,7 @@ async function loadDefault() {
 /** Sort dropped files into checkpoint / tokenizer by content, then load them. */
 async function openFiles(files) {
   clearError();
+  showNotice("");
   const checkpoints = [];
   const tokenizers = [];
   for (const file of files) {
@@ -213,6 +414,13 @@ async function openFiles(files) {
   if (tokenizers.length) {
     const file = tokenizers[0];
     tok = { name: file.name, bytes: await readAll(fileSource(file)) };
+    // the engine's tokenizer parser, and with a checkpoint its vocabulary
+    // from the header: a wrong pair is refused before the checkpoint is read
+    try {
+      tokenizerInfo(tok.bytes, ckpt?.info.vocab_size);
+    } catch (e) {
+      throw new Error(`${tok.name}: ${e.message}${ckpt ? ` (${ckpt.file.name})` : ""}`, { cause: e });
+    }
   }
   if (!ckpt) {
     // a tokenizer alone: use it with the current weights
@@ -222,25 +430,45 @@ async function openFiles(files) {
       state.model.setTokenizer(tok.bytes);
       inspector.invalidate(); // the text on the page was the old tokenizer's
     } catch (e) {
-      throw new Error(`${tok.name}: ${e.message}`);
+      throw new Error(`${tok.name}: ${e.message}`, { cause: e });
     }
     state.tokenizerName = tok.name;
     state.tokenizers.set(state.model.config().vocab_size, tok);
+    if (state.current) state.current = { ...state.current, tok }; // reloads keep it
     showCard();
     return;
   }
   tok ??= await tokenizerFor(ckpt.info.vocab_size);
   const built = await buildModel(fileSource(ckpt.file), tok);
   state.tokenizers.set(ckpt.info.vocab_size, tok);
-  installModel(built, ckpt.file.name, tok.name);
   // the File is only a handle: keeping it holds no bytes
-  state.reload = async () => installModel(await buildModel(fileSource(ckpt.file), tok), ckpt.file.name, tok.name);
+  installModel(built, { name: ckpt.file.name, tok, open: async () => fileSource(ckpt.file) });
+}
+
+/**
+ * A load failed: say why. When the model before it was unloaded to make
+ * room (makeRoom) there is none left: load the default model again.
+ */
+async function loadFailed(e) {
+  showError(e);
+  if (state.model || state.restart || !state.freed || isEngineCrash(e)) return;
+  const freed = state.freed;
+  state.freed = "";
+  const msg = e instanceof Error ? e.message : String(e);
+  $("error-text").textContent = `${msg}. ${freed} had been unloaded to make room for it: ` +
+    `loading the default model (${DEFAULT_CHECKPOINT.split("/").pop()}) again.`;
+  showNotice("");
+  try {
+    await loadDefault();
+  } catch (e2) {
+    $("error-text").textContent += ` That failed too: ${e2.message}`;
+  }
 }
 
 function queueFiles(fileList) {
   const files = [...fileList]; // copy now: the input's list is cleared right after
   if (!files.length) return;
-  state.queue = state.queue.then(() => openFiles(files)).catch(showError);
+  state.queue = state.queue.then(() => openFiles(files)).catch(loadFailed);
 }
 
 // ------------------------------------------------------------------ generation
@@ -457,9 +685,10 @@ function wire() {
   });
   // int8 on or off: load the current checkpoint again that way
   $("quantize").addEventListener("change", () => {
-    if (!state.reload) return;
+    if (!state.current) return;
     clearError();
-    state.queue = state.queue.then(() => state.reload()).catch(showError);
+    showNotice("");
+    state.queue = state.queue.then(() => reloadCurrent()).catch(loadFailed);
   });
   $("file-input").addEventListener("change", (e) => {
     queueFiles(e.target.files);
@@ -490,8 +719,8 @@ function wire() {
 }
 
 // the engines (www/engine.js createEngines) and the single-threaded build's
-// fileInfo, set by main()
-let engines, fileInfo;
+// fileInfo and tokenizerInfo, set by main() (and again by a restart)
+let engines, fileInfo, tokenizerInfo;
 
 /**
  * The engine a checkpoint runs in, from its header's shape: one thread or
@@ -509,7 +738,7 @@ async function main() {
   wire();
   try {
     engines = await createEngines();
-    ({ fileInfo } = engines.single.pkg);
+    ({ fileInfo, tokenizerInfo } = engines.single.pkg);
     // for the benchmark (tests/bench/run.mjs): memory, and raw step() speed in this page
     // the debug hooks below drive the model directly: stop the page's run
     // first (its text will no longer match the KV cache)
@@ -550,6 +779,22 @@ async function main() {
         return Array.from(m.tokens());
       },
       inspecting: () => state.model?.inspect,
+      // TEST ONLY: make the current model's engine trap as a Rust panic would
+      // ("now", or armed for the next "step" / "push"; src/wasm.rs __crashForTest)
+      crash: (when) => {
+        try {
+          (state.engine ?? engines.single).pkg.__crashForTest(when);
+        } catch (e) {
+          throw noticed(e);
+        }
+      },
+      // the restart after a crash (resolves when it is over), or null
+      restarting: () => state.restart && state.queue,
+      // TEST ONLY: lower the memory a model may take in every loaded engine (0: the default)
+      setMemoryLimit: (bytes) => engines.loaded.forEach((e) => e.pkg.__setMemoryLimitForTest(bytes)),
+      memoryLimit: () => (state.engine ?? engines.single).pkg.memoryLimit(),
+      // what the current model holds in its engine's memory (config().memory_bytes)
+      memoryBytes: () => state.model?.config().memory_bytes,
       // inspect: with the engine recording every step, as when the inspector is open
       rawStepsPerSecond: (steps = 256, inspect = false) => {
         const m = takeModel();
