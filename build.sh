@@ -213,7 +213,7 @@ run_bench() {
 run_fuzz() {
     rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
     command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz
-    mkdir -p fuzz/corpus/checkpoint fuzz/corpus/tokenizer fuzz/corpus/encode fuzz/corpus/generate fuzz/corpus/cli_args
+    mkdir -p fuzz/corpus/checkpoint fuzz/corpus/tokenizer fuzz/corpus/encode fuzz/corpus/generate fuzz/corpus/cli_args fuzz/corpus/model_api
     cp -u www/models/stories260K.bin www/models/stories260K_v1.bin www/models/stories260K_q80.bin fuzz/corpus/checkpoint/
     cp -u www/models/tok512.bin fuzz/corpus/tokenizer/
     printf 'Once upon a time, naïve 🦙\n\t<0x41>' > fuzz/corpus/encode/seed
@@ -221,7 +221,7 @@ run_fuzz() {
     # argument vectors, NUL-separated (argv[0] first)
     printf 'llama2\000model.bin\000-t\0000.8\000-p\0000.9\000-s\00042\000-n\000256\000-i\000Once upon a time\000-z\000tok.bin\000-m\000chat\000-y\000sys\000-q\0001\000-j\0002\000-k\000scalar' > fuzz/corpus/cli_args/seed
     printf 'llama2\000--help' > fuzz/corpus/cli_args/help
-    for target in ${FUZZ_TARGETS:-checkpoint tokenizer encode generate cli_args}; do
+    for target in ${FUZZ_TARGETS:-checkpoint tokenizer encode generate cli_args model_api}; do
         say "fuzzing $target for ${FUZZ_SECONDS:-300} s"
         (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
             -max_total_time="${FUZZ_SECONDS:-300}" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1)
