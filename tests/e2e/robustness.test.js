@@ -124,15 +124,19 @@ test("a checkpoint that fails after streaming: its error, its progress row remov
       return b;`,
   };
   const memory = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < 4; i++) {
     await page.evaluate(() => (document.querySelector("#error-text").textContent = ""));
     await drop([nanFile]);
     await waitForError(/^nan\.bin: invalid checkpoint: token_embedding_table's values hold 1 NaN/);
     assert.equal(await page.locator("#progress li").count(), 0);
     memory.push(await page.evaluate(() => window.llama2Debug.wasmMemoryBytes()));
   }
-  // the weights of a failed load are freed: the next one reuses that memory
-  assert.equal(memory[2], memory[0], `wasm memory grew: ${memory}`);
+  // the weights of a failed load are freed: later ones reuse that memory
+  // (wasm memory never shrinks, and the allocator may settle on a larger
+  // layout once, as seen on a loaded machine: 4.8, 5.9, 5.9 MB; what must
+  // not happen is growth with every failed load)
+  assert.equal(memory[3], memory[1], `wasm memory grew: ${memory}`);
+  assert.ok(memory[3] - memory[0] < 2 ** 21, `wasm memory grew: ${memory}`);
   assert.equal(await generateGolden(), golden.stdout);
   assert.deepEqual(pageErrors, []);
 });
