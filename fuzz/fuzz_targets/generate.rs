@@ -4,6 +4,9 @@
 //! few generated tokens with fuzzed sampling parameters.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+
+#[path = "shared/mod.rs"]
+mod shared;
 use llama2_wasm::sampler::SamplerParams;
 use llama2_wasm::{Checkpoint, Llama, Tokenizer};
 
@@ -36,22 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let checkpoint = if data[8] % 2 == 0 { match checkpoint.quantize() { Ok(c) => c, Err(_) => return } } else { checkpoint };
 
     // a tokenizer: <unk> <s> </s>, the 256 byte tokens, then a few merges
-    let mut tok = 16i32.to_le_bytes().to_vec();
-    let mut entry = |score: f32, piece: &[u8]| {
-        tok.extend_from_slice(&score.to_le_bytes());
-        tok.extend_from_slice(&(piece.len() as i32).to_le_bytes());
-        tok.extend_from_slice(piece);
-    };
-    entry(0.0, b"<unk>");
-    entry(0.0, b"<s>");
-    entry(0.0, b"</s>");
-    for b in 0..=255u8 {
-        entry(0.0, format!("<0x{b:02X}>").as_bytes());
-    }
-    for i in 259..vocab {
-        let pieces: [&[u8]; 8] = [b" ", b"a", b"ab", b" a", b"b", b"ba", b"aa", b"bb"];
-        entry(i as f32, pieces[(i - 259) as usize % 8]);
-    }
+    let tok = shared::tokenizer(vocab as usize, 0);
     let Ok(tokenizer) = Tokenizer::from_bytes(&tok) else { return };
     let Ok(mut llama) = Llama::new(checkpoint, tokenizer) else { return };
     let temperature = data[9] as f64 / 64.0 - 0.5;

@@ -8,6 +8,9 @@
 //! the model must still generate.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+
+#[path = "shared/mod.rs"]
+mod shared;
 use llama2_wasm::inspect::{self, native_clock};
 use llama2_wasm::kernels::Kernels;
 use llama2_wasm::sampler::SamplerParams;
@@ -59,26 +62,6 @@ impl Input<'_> {
     }
 }
 
-/// A tokenizer: <unk> <s> </s>, the 256 byte tokens, then merges up to `vocab`.
-fn tokenizer(vocab: usize, shift: usize) -> Vec<u8> {
-    let mut tok = 16i32.to_le_bytes().to_vec();
-    let mut entry = |score: f32, piece: &[u8]| {
-        tok.extend_from_slice(&score.to_le_bytes());
-        tok.extend_from_slice(&(piece.len() as i32).to_le_bytes());
-        tok.extend_from_slice(piece);
-    };
-    entry(0.0, b"<unk>");
-    entry(0.0, b"<s>");
-    entry(0.0, b"</s>");
-    for b in 0..=255u8 {
-        entry(0.0, format!("<0x{b:02X}>").as_bytes());
-    }
-    let pieces: [&[u8]; 8] = [b" ", b"a", b"ab", b" a", b"b", b"ba", b"aa", b"bb"];
-    for i in 259..vocab {
-        entry(i as f32, pieces[(i - 259 + shift) % 8]);
-    }
-    tok
-}
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
@@ -114,7 +97,7 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => return,
         }
     }
-    let Ok(tok) = Tokenizer::from_bytes(&tokenizer(v, 0)) else { return };
+    let Ok(tok) = Tokenizer::from_bytes(&shared::tokenizer(v, 0)) else { return };
     let Ok(mut llama) = Llama::new(checkpoint, tok) else { return };
 
     // the calls
@@ -184,7 +167,7 @@ fuzz_target!(|data: &[u8]| {
             10 => {
                 // the same vocabulary (other merges), or another one: refused
                 let other = v + (input.byte() as usize % 3);
-                if let Ok(t) = Tokenizer::from_bytes(&tokenizer(other, input.byte() as usize)) {
+                if let Ok(t) = Tokenizer::from_bytes(&shared::tokenizer(other, input.byte() as usize)) {
                     let refused = llama.set_tokenizer(t).is_err();
                     assert_eq!(refused, other != v);
                 }
