@@ -277,6 +277,13 @@ pub fn set_memory_limit_for_test(bytes: &JsValue) -> Result<(), JsError> {
 /// 4 GiB less 256 MiB for the page). Weights, KV cache and activations of
 /// every model loaded in one engine share it: compare with `fileInfo`'s
 /// `memory_bytes` and `config().memory_bytes` before loading another.
+/// The names of `timingsAll()`'s columns, in order: the keys of
+/// `timings()` without `total` (the phases a step's time is split into).
+#[wasm_bindgen(js_name = timingPhases)]
+pub fn timing_phases() -> Vec<String> {
+    Phase::ALL.iter().map(|p| p.name().to_string()).collect()
+}
+
 #[wasm_bindgen(js_name = memoryLimit)]
 pub fn memory_limit() -> f64 {
     checkpoint::memory_limit() as f64
@@ -649,8 +656,9 @@ impl Model {
         Ok(named_object(&names.join(","), &values))
     }
 
-    /// (positions, 6) the live timings of every position of the current
-    /// text, in `timings()`'s order without `total`; NaN for positions run
+    /// (positions, phases) the live timings of every position of the current
+    /// text, one row per position with its columns in `timingPhases()`'s
+    /// order (`timings()`'s keys without `total`); NaN for positions run
     /// while the inspector was closed. Empty when it is closed.
     #[wasm_bindgen(js_name = timingsAll)]
     pub fn timings_all(&self) -> Vec<f64> {

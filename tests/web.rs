@@ -429,7 +429,9 @@ fn inspector_timings_add_up_to_the_step() {
 
     // each position keeps its live timings: timings(pos) and timingsAll()
     let all = model.timings_all();
-    assert_eq!(all.len(), totals.len() * 6);
+    let phases = llama2_wasm::wasm::timing_phases();
+    assert_eq!(phases, ["projections", "attention", "ffn", "classifier", "sampling", "other"]);
+    assert_eq!(all.len(), totals.len() * phases.len());
     for (pos, total) in totals.iter().enumerate() {
         assert_eq!(num(&model.timings_with(Some(pos as f64)).unwrap(), "total"), *total);
         let row: f64 = all[pos * 6..][..6].iter().sum();
