@@ -2,7 +2,8 @@
 //!
 //! Read it in run.c's order: [`checkpoint`] (config and weights from bytes),
 //! [`kernels`] and [`transformer`] (the forward pass), [`tokenizer`],
-//! [`sampler`], [`generate`] (the generate and chat loops), and [`inspect`]
+//! [`sampler`], [`generate`] (the generate and chat loops), [`llama`] (all of
+//! them put together), and [`inspect`]
 //! (what a step did, for the page's inspector). The `wasm` module
 //! is the only one that knows about JavaScript.
 
@@ -16,6 +17,7 @@ pub mod error;
 pub mod generate;
 pub mod inspect;
 pub mod kernels;
+pub mod llama;
 pub mod parallel;
 pub mod sampler;
 pub mod tokenizer;
@@ -26,7 +28,8 @@ pub mod wasm;
 
 pub use checkpoint::{Checkpoint, Config, Header};
 pub use error::{Error, Result};
-pub use generate::{Llama, Step};
+pub use generate::Step;
+pub use llama::Llama;
 pub use sampler::{Sampler, SamplerParams};
 pub use tokenizer::{TextStream, Tokenizer};
 pub use transformer::Transformer;

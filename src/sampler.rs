@@ -76,11 +76,11 @@ pub fn random_seed() -> u64 {
 pub struct Sampler {
     vocab_size: usize,
     probindex: Vec<ProbIndex>, // (vocab_size,) buffer used in top-p sampling
-    pub temperature: f32,
-    pub topp: f32,
+    /// The run's temperature, top-p and seed (the seed as given, not the rng's state).
+    params: SamplerParams,
     rng_state: u64,
     /// The softmax of the model's kernels (run.c's expf for the scalar reference).
-    pub kernels: Kernels,
+    kernels: Kernels,
 }
 
 impl Sampler {
@@ -90,39 +90,76 @@ impl Sampler {
             .try_reserve_exact(vocab_size)
             .map_err(|_| Error::TooLarge { what: "the sampler's buffer", bytes: vocab_size as u64 * 8 })?;
         probindex.resize(vocab_size, ProbIndex::default());
-        Ok(Sampler {
-            vocab_size,
-            probindex,
-            temperature: params.temperature,
-            topp: params.topp,
-            rng_state: params.seed,
-            kernels: Kernels::default(),
-        })
+        Ok(Sampler { vocab_size, probindex, params, rng_state: params.seed, kernels: Kernels::default() })
     }
 
     /// Restart with new parameters, keeping the buffer.
     pub fn reset(&mut self, params: SamplerParams) {
-        self.temperature = params.temperature;
-        self.topp = params.topp;
+        self.params = params;
         self.rng_state = params.seed;
+    }
+
+    /// The parameters of the current (or last) run, seed included.
+    pub fn params(&self) -> SamplerParams {
+        self.params
+    }
+
+    /// Softmax with these kernels from now on.
+    pub fn set_kernels(&mut self, kernels: Kernels) {
+        self.kernels = kernels;
+    }
+
+    /// Does `sample` take the argmax of these logits instead of drawing?
+    fn greedy(&self, logits: &[f32]) -> bool {
+        self.params.temperature == 0.0 || underflows(logits, self.params.temperature)
+    }
+
+    /// Turn logits into the probabilities `sample` draws from, in place:
+    /// softmax(logits / temperature). When greedy there is no draw; this is
+    /// then the softmax at temperature 1, for display.
+    pub fn probabilities(&self, logits: &mut [f32]) {
+        if !self.greedy(logits) {
+            for l in logits.iter_mut() {
+                *l /= self.params.temperature;
+            }
+        }
+        self.kernels.softmax(logits);
     }
 
     /// Sample the next token from the logits (which are overwritten with
     /// probabilities, as in run.c).
     pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
         let logits = &mut logits[..self.vocab_size];
-        if self.temperature == 0.0 || underflows(logits, self.temperature) {
+        if self.greedy(logits) {
             return sample_argmax(logits);
         }
-        for l in logits.iter_mut() {
-            *l /= self.temperature;
-        }
-        self.kernels.softmax(logits);
+        self.probabilities(logits);
         let coin = random_f32(&mut self.rng_state);
-        if self.topp <= 0.0 || self.topp >= 1.0 {
+        let topp = self.params.topp;
+        if topp <= 0.0 || topp >= 1.0 {
             sample_mult(logits, coin)
         } else {
-            sample_topp(logits, self.topp, &mut self.probindex, coin)
+            sample_topp(logits, topp, &mut self.probindex, coin)
+        }
+    }
+
+    /// The tokens `sample` could return, given the `logits` and the
+    /// `probs` that [`Sampler::probabilities`] made of them: the argmax
+    /// when greedy, the top-p nucleus, or (`None`) any token without top-p;
+    /// with their total probability.
+    pub fn choices(&self, logits: &[f32], probs: &[f32]) -> (Option<Vec<u32>>, f32) {
+        let topp = self.params.topp;
+        if self.greedy(logits) {
+            let best = sample_argmax(logits);
+            (Some(vec![best]), probs.get(best as usize).copied().unwrap_or(0.0))
+        } else if topp <= 0.0 || topp >= 1.0 {
+            (None, probs.iter().sum())
+        } else {
+            let mut buf = vec![ProbIndex::default(); probs.len()];
+            match nucleus(probs, topp, &mut buf) {
+                Some((last, mass)) => (Some(buf[..=last].iter().map(|p| p.index).collect()), mass),
+                None => (Some(vec![sample_argmax(probs)]), 0.0),
+            }
         }
     }
 }
@@ -131,7 +168,7 @@ impl Sampler {
 /// (e.g. 1e-38 with logits near 10)? run.c would then softmax infinities
 /// into NaN and print <unk> forever; the limit of sampling as the
 /// temperature goes to 0 is the argmax, so that is what such runs get.
-pub(crate) fn underflows(logits: &[f32], temperature: f32) -> bool {
+fn underflows(logits: &[f32], temperature: f32) -> bool {
     let max_abs = logits.iter().fold(0.0f32, |m, l| m.max(l.abs()));
     !(max_abs / temperature).is_finite()
 }
@@ -186,7 +223,7 @@ fn sample_topp(probabilities: &[f32], topp: f32, probindex: &mut [ProbIndex], co
 /// `probindex`, and cut where the cumulative mass exceeds topp. Returns the
 /// index of the nucleus's last entry and its mass; `None` when nothing is
 /// above the cutoff.
-pub(crate) fn nucleus(probabilities: &[f32], topp: f32, probindex: &mut [ProbIndex]) -> Option<(usize, f32)> {
+fn nucleus(probabilities: &[f32], topp: f32, probindex: &mut [ProbIndex]) -> Option<(usize, f32)> {
     let n = probabilities.len();
     let cutoff = (1.0 - topp) / (n - 1) as f32;
     let mut n0 = 0;

@@ -2,7 +2,7 @@
 
 use crate::checkpoint::{memory_limit, run_state_bytes, Checkpoint, Config, Header, Matrix, Weights};
 use crate::error::{Error, Result};
-use crate::inspect::{lap, snapshot, Phase, Probe, Stage};
+use crate::inspect::{Inspector, Phase, Recorder, Stage};
 use crate::parallel;
 use crate::kernels::Kernels;
 
@@ -104,16 +104,14 @@ impl RunState {
 
 #[derive(Debug, Clone)]
 pub struct Transformer {
+    /// The checkpoint's header: its `config` gives every shape below.
     pub header: Header,
-    pub config: Config,
     pub weights: Weights,
     pub state: RunState,
     /// Which kernels run the forward pass (SIMD by default; scalar = run.c's loops).
     kernels: Kernels,
     /// (head_size / 2,) RoPE frequency of each pair: 1 / 10000^(2i / head_size)
     rope_freq: Vec<f32>,
-    /// The inspector's recorder, when it is open (see `inspect`).
-    pub probe: Option<Box<Probe>>,
 }
 
 impl Transformer {
@@ -122,7 +120,12 @@ impl Transformer {
         let state = RunState::new(&config, checkpoint.weights.group_size)?;
         let kernels = Kernels::default();
         let rope_freq = kernels.rope_frequencies(config.head_size());
-        Ok(Transformer { header: checkpoint.header, config, weights: checkpoint.weights, state, kernels, rope_freq, probe: None })
+        Ok(Transformer { header: checkpoint.header, weights: checkpoint.weights, state, kernels, rope_freq })
+    }
+
+    /// The model's shapes.
+    pub fn config(&self) -> &Config {
+        &self.header.config
     }
 
     /// The kernels the forward pass runs.
@@ -134,7 +137,7 @@ impl Transformer {
     /// already written stays as the old kernels computed it).
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;
-        self.rope_freq = kernels.rope_frequencies(self.config.head_size());
+        self.rope_freq = kernels.rope_frequencies(self.config().head_size());
     }
 
     /// Number of parameters held (the classifier counted once when shared).
@@ -145,7 +148,13 @@ impl Transformer {
     /// Run one token at one position; returns the logits for the next token.
     /// Fills position `pos` of the KV cache, and reads positions 0..=pos.
     pub fn forward(&mut self, token: u32, pos: usize) -> Result<&mut [f32]> {
-        let p = &self.config;
+        self.forward_with(token, pos, None)
+    }
+
+    /// `forward`, telling an open inspector what happened: each `rec` line
+    /// marks where a phase of the step ends and which vectors it made.
+    pub fn forward_with(&mut self, token: u32, pos: usize, inspector: Option<&mut Inspector>) -> Result<&mut [f32]> {
+        let p = &self.header.config;
         if token as usize >= p.vocab_size {
             return Err(Error::Argument(format!("token {token} is outside the vocabulary ({})", p.vocab_size)));
         }
@@ -154,13 +163,8 @@ impl Transformer {
         }
         let w = &self.weights;
         let s = &mut self.state;
-        // with the inspector open: timings, attention weights, logits (and
-        // walkthrough snapshots); otherwise each hook below is one `None` test
-        let mut probe = self.probe.as_deref_mut();
-        if let Some(probe) = probe.as_deref_mut() {
-            probe.lap(Phase::Other);
-            probe.begin_forward(token, pos, p.n_layers, p.n_heads)?;
-        }
+        let mut rec = Recorder::new(inspector);
+        rec.begin(token, pos, p.n_layers, p.n_heads)?;
         let dim = p.dim;
         let kv_dim = p.kv_dim();
         let kv_mul = p.kv_mul(); // integer multiplier of the kv sharing in multiquery
@@ -179,18 +183,16 @@ impl Transformer {
                 }
             }
         }
-        snapshot(&mut probe, Stage::Embedding, None, &s.x);
 
         // RoPE: the rotation angle depends only on (pos, pair index within a
         // head), so compute cos/sin once per position instead of per layer
         k.rope_rotation(pos, &self.rope_freq, &mut s.rope_cos, &mut s.rope_sin);
-        lap(&mut probe, Phase::Other);
+        rec.mark(Phase::Other, None, &[(Stage::Embedding, &s.x)]);
 
         // forward all the layers
         for l in 0..p.n_layers {
             // attention rmsnorm
             k.rmsnorm(&mut s.xb, &s.x, &w.rms_att_weight[l * dim..][..dim]);
-            snapshot(&mut probe, Stage::AttNorm, Some(l), &s.xb);
 
             // key and value point to the kv cache at this position
             let loff = l * seq_len * kv_dim; // kv cache layer offset for convenience
@@ -200,7 +202,7 @@ impl Transformer {
             mm(k, &mut s.q, &s.xb, &s.xq, &w.wq, l);
             mm(k, &mut s.key_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wk, l);
             mm(k, &mut s.value_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wv, l);
-            lap(&mut probe, Phase::Projections);
+            rec.mark(Phase::Projections, Some(l), &[]);
 
             // RoPE relative positional encoding: complex-valued rotate q and k in each head
             // (run.c loops over i in 0..dim and takes i % head_size; by head
@@ -220,9 +222,8 @@ impl Transformer {
                     }
                 }
             }
-            snapshot(&mut probe, Stage::Query, Some(l), &s.q);
-            snapshot(&mut probe, Stage::Key, Some(l), &s.key_cache[kv_at..][..kv_dim]);
-            snapshot(&mut probe, Stage::Value, Some(l), &s.value_cache[kv_at..][..kv_dim]);
+            let (key, value) = (&s.key_cache[kv_at..][..kv_dim], &s.value_cache[kv_at..][..kv_dim]);
+            rec.vectors(Some(l), &[(Stage::AttNorm, &s.xb), (Stage::Query, &s.q), (Stage::Key, key), (Stage::Value, value)]);
 
             // multihead attention: iterate over all heads
             let scale = (head_size as f32).sqrt();
@@ -239,18 +240,12 @@ impl Transformer {
                 k.attention_scores(att, q, &keys[kv_head..], kv_dim, scale);
                 // softmax the scores to get attention weights, from 0..pos inclusively
                 k.softmax(att);
-                if let Some(probe) = probe.as_deref_mut() {
-                    probe.attention_row(l, h, att);
-                    if h == 0 {
-                        probe.snapshot(Stage::AttWeights, Some(l), att);
-                    }
-                }
+                rec.attention(l, h, att);
                 // weighted sum of the values, into xb
                 let xb = &mut s.xb[h * head_size..][..head_size];
                 k.attention_mix(xb, att, &values[kv_head..], kv_dim);
             }
-            lap(&mut probe, Phase::Attention);
-            snapshot(&mut probe, Stage::AttOutput, Some(l), &s.xb);
+            rec.mark(Phase::Attention, Some(l), &[(Stage::AttOutput, &s.xb)]);
 
             // final matmul to get the output of the attention
             prepare(k, &mut s.xq, &s.xb, gs);
@@ -259,12 +254,10 @@ impl Transformer {
             for (x, d) in s.x.iter_mut().zip(&s.xb2) {
                 *x += d;
             }
-            lap(&mut probe, Phase::Projections);
-            snapshot(&mut probe, Stage::AttResidual, Some(l), &s.x);
+            rec.mark(Phase::Projections, Some(l), &[(Stage::AttResidual, &s.x)]);
 
             // ffn rmsnorm
             k.rmsnorm(&mut s.xb, &s.x, &w.rms_ffn_weight[l * dim..][..dim]);
-            snapshot(&mut probe, Stage::FfnNorm, Some(l), &s.xb);
 
             // PyTorch: self.w2(F.silu(self.w1(x)) * self.w3(x))
             prepare(k, &mut s.xq, &s.xb, gs);
@@ -272,7 +265,7 @@ impl Transformer {
             mm(k, &mut s.hb2, &s.xb, &s.xq, &w.w3, l);
             // SwiGLU non-linearity: silu(x) = x * σ(x), times the w3 gate
             k.swiglu(&mut s.hb, &s.hb2);
-            snapshot(&mut probe, Stage::Hidden, Some(l), &s.hb);
+            rec.vectors(Some(l), &[(Stage::FfnNorm, &s.xb), (Stage::Hidden, &s.hb)]);
             // final matmul to get the output of the ffn
             prepare(k, &mut s.xq, &s.hb, gs);
             mm(k, &mut s.xb, &s.hb, &s.xq, &w.w2, l);
@@ -280,21 +273,16 @@ impl Transformer {
             for (x, d) in s.x.iter_mut().zip(&s.xb) {
                 *x += d;
             }
-            lap(&mut probe, Phase::Ffn);
-            snapshot(&mut probe, Stage::FfnResidual, Some(l), &s.x);
+            rec.mark(Phase::Ffn, Some(l), &[(Stage::FfnResidual, &s.x)]);
         }
 
         // final rmsnorm (into xb: Rust does not let o alias x; same numbers)
         k.rmsnorm(&mut s.xb, &s.x, &w.rms_final_weight);
-        snapshot(&mut probe, Stage::FinalNorm, None, &s.xb);
         // classifier into logits
         prepare(k, &mut s.xq, &s.xb, gs);
         mm(k, &mut s.logits, &s.xb, &s.xq, w.wcls(), 0);
-        if let Some(probe) = probe {
-            probe.lap(Phase::Classifier);
-            probe.snapshot(Stage::Logits, None, &s.logits);
-            probe.end_forward(&s.logits);
-        }
+        rec.mark(Phase::Classifier, None, &[(Stage::FinalNorm, &s.xb), (Stage::Logits, &s.logits)]);
+        rec.end(&s.logits);
         Ok(&mut s.logits)
     }
 }

@@ -214,7 +214,7 @@ fn chat_feeds_the_llama2_template_then_answers_until_out_of_steps() {
         text.push_str(&step.text);
     }
     let want = llama
-        .tokenizer
+        .tokenizer()
         .encode("[INST] <<SYS>>\nbe kind\n<</SYS>>\n\nTell me a story [/INST]", true, false)
         .unwrap();
     assert_eq!(&llama.tokens()[..want.len()], &want[..], "the rendered template is fed first");

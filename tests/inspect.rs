@@ -35,7 +35,7 @@ fn recording_changes_no_token() {
         llama.set_inspect(Some(native_clock), true);
         llama.start(&c.prompt, params(c.temperature, c.topp, c.seed), c.steps).unwrap();
         while llama.step().unwrap().is_some() {
-            assert!(llama.probe().is_some());
+            assert!(llama.record().is_some());
         }
         assert_eq!(llama.tokens(), &c.tokens[..], "{} t={} p={}", c.model, c.temperature, c.topp);
     }
@@ -46,8 +46,8 @@ fn recording_changes_no_token_of_q80_models_either() {
     for quantize_on_load in [false, true] {
         let run = |inspect: bool| {
             let mut llama = if quantize_on_load {
-                let c = llama2_wasm::Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize().unwrap();
-                Llama::new(c, llama2_wasm::Tokenizer::from_bytes(&data("tok512.bin")).unwrap()).unwrap()
+                let c = llama2_wasm::Checkpoint::from_bytes(&data("stories260K.bin")).unwrap();
+                Llama::new(c, llama2_wasm::Tokenizer::from_bytes(&data("tok512.bin")).unwrap(), true).unwrap()
             } else {
                 Llama::from_bytes(&data("stories260K_q80.bin"), &data("tok512.bin")).unwrap()
             };
@@ -56,7 +56,7 @@ fn recording_changes_no_token_of_q80_models_either() {
             }
             llama.start("Once upon a time", params(1.0, 0.9, 42), 0).unwrap();
             while llama.step().unwrap().is_some() {
-                if let Some(p) = llama.probe() {
+                if let Some(p) = llama.record() {
                     assert_eq!(p.snapshots.len(), 1 + 5 * 10 + 2);
                 }
             }
@@ -75,7 +75,7 @@ fn topk_is_the_samplers_distribution() {
         let prompt_len = llama.prompt_len();
         let mut checked = 0;
         while llama.step().unwrap().is_some() {
-            let probe = llama.probe().unwrap();
+            let probe = llama.record().unwrap();
             let d = llama_wasm_distribution(&llama, 10);
             let expected = softmax64(&probe.logits, temperature);
             let sum: f32 = d.candidates.iter().map(|c| c.prob).sum();
@@ -118,19 +118,17 @@ fn topk_is_the_samplers_distribution() {
 }
 
 fn llama_wasm_distribution(llama: &Llama, k: usize) -> llama2_wasm::inspect::Distribution {
-    let p = llama.params();
-    let probe = llama.probe().unwrap();
-    llama2_wasm::inspect::distribution(llama.kernels(), &probe.logits, p.temperature, p.topp, k, probe.next)
+    llama.distribution(k).unwrap()
 }
 
 #[test]
 fn attention_rows_are_distributions_over_past_positions() {
     let mut llama = stories260k();
-    let c = llama.transformer.config;
+    let c = *llama.config();
     llama.set_inspect(Some(native_clock), false);
     llama.start("Once upon a time", params(0.0, 0.9, 1), 30).unwrap();
     while llama.step().unwrap().is_some() {
-        let probe = llama.probe().unwrap();
+        let probe = llama.record().unwrap();
         for l in 0..c.n_layers {
             for h in 0..c.n_heads {
                 let row = probe.attention(l, h).unwrap();
@@ -158,7 +156,7 @@ fn timings_partition_the_step() {
         if !more {
             break;
         }
-        let timings = llama.probe().unwrap().timings;
+        let timings = llama.record().unwrap().timings;
         each.push(timings);
         assert!(timings.ms.iter().all(|&ms| ms >= 0.0));
         assert!(timings.total() <= ms + 1e-3, "the parts ({}) exceed the step ({ms})", timings.total());
@@ -168,16 +166,16 @@ fn timings_partition_the_step() {
     // load: that ratio is the bench's to print, not a test's to assert)
 
     // every position keeps its live timings; a replay does not overwrite them
-    let probe = llama.probe().unwrap();
-    assert_eq!(probe.history.len(), each.len());
-    assert!(each.iter().enumerate().all(|(pos, t)| probe.timings_at(pos) == Some(*t)));
+    let inspector = llama.inspector().unwrap();
+    assert_eq!(inspector.history().len(), each.len());
+    assert!(each.iter().enumerate().all(|(pos, t)| inspector.timings_at(pos) == Some(*t)));
     llama.inspect_at(10).unwrap();
-    assert_eq!(llama.probe().unwrap().timings_at(10), Some(each[10]));
-    assert_eq!(llama.probe().unwrap().timings.get(Phase::Sampling), 0.0, "a replay samples nothing");
+    assert_eq!(llama.inspector().unwrap().timings_at(10), Some(each[10]));
+    assert_eq!(llama.record().unwrap().timings.get(Phase::Sampling), 0.0, "a replay samples nothing");
     // a new generation starts a new history
     llama.start("", params(0.0, 0.9, 1), 3).unwrap();
     llama.step().unwrap();
-    assert_eq!(llama.probe().unwrap().history.len(), 1);
+    assert_eq!(llama.inspector().unwrap().history().len(), 1);
 }
 
 #[test]
@@ -187,13 +185,13 @@ fn replaying_a_position_reproduces_it_exactly() {
     live.start("Once upon a time", params(1.0, 0.9, 3), 50).unwrap();
     let mut records = Vec::new();
     while live.step().unwrap().is_some() {
-        let p = live.probe().unwrap();
+        let p = live.record().unwrap();
         records.push((p.pos, p.token, p.next, p.forced, p.logits.clone(), p.attention.clone()));
     }
     let tokens = live.tokens().to_vec();
     for &pos in &[0usize, 3, 4, 17, 48] {
         live.inspect_at(pos).unwrap();
-        let p = live.probe().unwrap();
+        let p = live.record().unwrap();
         let r = &records[pos];
         assert!(p.replayed);
         assert_eq!((p.pos, p.token, p.next, p.forced), (r.0, r.1, r.2, r.3), "position {pos}");
@@ -225,19 +223,19 @@ fn replaying_a_position_reproduces_it_exactly() {
 
     // closed: nothing recorded, and replay says how to open it
     b.set_inspect(None, false);
-    assert!(b.probe().is_none());
+    assert!(b.record().is_none());
     assert!(b.inspect_at(0).unwrap_err().to_string().contains("inspector is closed"));
 }
 
 #[test]
 fn walkthrough_follows_run_c_order() {
     let mut llama = stories260k();
-    let c = llama.transformer.config;
+    let c = *llama.config();
     llama.set_inspect(Some(native_clock), true);
     llama.start("", params(0.0, 0.9, 1), 3).unwrap();
     llama.step().unwrap();
     llama.step().unwrap();
-    let probe = llama.probe().unwrap();
+    let probe = llama.record().unwrap();
     let stages: Vec<(Stage, Option<usize>)> = probe.snapshots.iter().map(|s| (s.stage, s.layer)).collect();
     let mut expected = vec![(Stage::Embedding, None)];
     for l in 0..c.n_layers {
@@ -276,5 +274,5 @@ fn walkthrough_follows_run_c_order() {
     // without the walkthrough, no snapshots are taken
     llama.set_inspect(Some(native_clock), false);
     llama.step().unwrap();
-    assert!(llama.probe().unwrap().snapshots.is_empty());
+    assert!(llama.record().unwrap().snapshots.is_empty());
 }

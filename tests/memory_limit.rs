@@ -71,7 +71,7 @@ fn allocation_failures_are_errors() {
     // load: the model that aborted when its history doubled at token 8192)
     let (c, t) = (Checkpoint::from_bytes(&fp32).unwrap(), Tokenizer::from_bytes(&tok).unwrap());
     cap_at(50_000);
-    let err = Llama::new(c, t).unwrap_err().to_string();
+    let err = Llama::new(c, t, false).unwrap_err().to_string();
     uncap();
     assert!(err.contains("more than"), "{err}");
 

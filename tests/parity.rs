@@ -81,8 +81,8 @@ fn quantize_on_load_equals_the_exported_q80_file() {
     for case in generate_cases().into_iter().filter(|c| c.model.contains("_q80")) {
         let tok = Tokenizer::from_bytes(&data(&case.tokenizer)).unwrap();
         let params = SamplerParams::new(case.temperature, case.topp, case.seed).unwrap();
-        let checkpoint = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize().unwrap();
-        let mut on_load = Llama::new(checkpoint, tok.clone()).unwrap();
+        let checkpoint = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap();
+        let mut on_load = Llama::new(checkpoint, tok.clone(), true).unwrap();
         let mut from_file = Llama::from_bytes(&data(&case.model), &data(&case.tokenizer)).unwrap();
         on_load.generate(&case.prompt, params, case.steps).unwrap();
         from_file.generate(&case.prompt, params, case.steps).unwrap();
@@ -181,7 +181,7 @@ fn unshared_classifier_and_gqa_run() {
     assert!(unshared.weights.wcls.is_some());
     let tok = data("tok512.bin");
     let params = SamplerParams::new(0.0, 0.9, 1).unwrap();
-    let mut a = Llama::new(unshared, Tokenizer::from_bytes(&tok).unwrap()).unwrap();
+    let mut a = Llama::new(unshared, Tokenizer::from_bytes(&tok).unwrap(), false).unwrap();
     let mut b = Llama::from_bytes(&data("stories260K.bin"), &tok).unwrap();
     assert_eq!(a.generate("Once", params, 40).unwrap(), b.generate("Once", params, 40).unwrap());
 }

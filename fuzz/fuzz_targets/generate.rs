@@ -36,12 +36,11 @@ fuzz_target!(|data: &[u8]| {
     }
     bytes.extend(weights.iter().cycle().take(floats * 4));
     let Ok(checkpoint) = Checkpoint::from_bytes(&bytes) else { return };
-    let checkpoint = if data[8] % 2 == 0 { match checkpoint.quantize() { Ok(c) => c, Err(_) => return } } else { checkpoint };
 
     // a tokenizer: <unk> <s> </s>, the 256 byte tokens, then a few merges
     let tok = shared::tokenizer(vocab as usize, 0);
     let Ok(tokenizer) = Tokenizer::from_bytes(&tok) else { return };
-    let Ok(mut llama) = Llama::new(checkpoint, tokenizer) else { return };
+    let Ok(mut llama) = Llama::new(checkpoint, tokenizer, data[8] % 2 == 0) else { return };
     let temperature = data[9] as f64 / 64.0 - 0.5;
     let topp = data[10] as f64 / 128.0 - 0.5;
     let Ok(params) = SamplerParams::new(temperature, topp, 1 + data[11] as u64) else { return };

@@ -90,15 +90,10 @@ fuzz_target!(|data: &[u8]| {
         let w = ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.5;
         bytes.extend_from_slice(&w.to_le_bytes());
     }
-    let Ok(mut checkpoint) = Checkpoint::from_bytes(&bytes) else { return };
-    if input.byte() % 2 == 0 {
-        match checkpoint.quantize() {
-            Ok(c) => checkpoint = c,
-            Err(_) => return,
-        }
-    }
+    let Ok(checkpoint) = Checkpoint::from_bytes(&bytes) else { return };
+    let quantize = input.byte() % 2 == 0;
     let Ok(tok) = Tokenizer::from_bytes(&shared::tokenizer(v, 0)) else { return };
-    let Ok(mut llama) = Llama::new(checkpoint, tok) else { return };
+    let Ok(mut llama) = Llama::new(checkpoint, tok, quantize) else { return };
 
     // the calls
     for _ in 0..64 {
@@ -133,22 +128,20 @@ fuzz_target!(|data: &[u8]| {
             }
             6 => {
                 // Model.topk(k): k saturates at the vocabulary
-                let k = input.index().min(llama.transformer.config.vocab_size);
-                let params = llama.params();
-                if let Some(p) = llama.probe() {
-                    let d = inspect::distribution(llama.kernels(), &p.logits, params.temperature, params.topp, k, p.next);
+                let k = input.index().min(llama.config().vocab_size);
+                if let Some(d) = llama.distribution(k) {
                     assert!(d.candidates.len() <= k);
                     for c in &d.candidates {
-                        let _ = llama.tokenizer.decode(0, c.token);
-                        let _ = llama.tokenizer.piece(c.token);
+                        let _ = llama.tokenizer().decode(0, c.token);
+                        let _ = llama.tokenizer().piece(c.token);
                     }
                 }
             }
             7 => {
                 let (layer, head) = (input.index(), input.index());
-                if let Some(p) = llama.probe() {
+                if let Some(p) = llama.record() {
                     let row = p.attention(layer, head);
-                    let c = &llama.transformer.config;
+                    let c = llama.config();
                     assert_eq!(row.is_some(), layer < c.n_layers && head < c.n_heads);
                     if let Some(row) = row {
                         assert_eq!(row.len(), p.pos + 1);
@@ -159,7 +152,7 @@ fuzz_target!(|data: &[u8]| {
             }
             8 => {
                 let pos = input.index();
-                if let Some(p) = llama.transformer.probe.as_deref() {
+                if let Some(p) = llama.inspector() {
                     let _ = p.timings_at(pos);
                 }
             }

@@ -211,7 +211,7 @@ fn run(a: Args) -> Result<(), Stop> {
         checkpoint = checkpoint.quantize().map_err(|e| format!("{}: {e}", a.checkpoint.display()))?;
     }
     let tokenizer = load_tokenizer(&a.tokenizer)?;
-    let mut llama = Llama::new(checkpoint, tokenizer)?;
+    let mut llama = Llama::new(checkpoint, tokenizer, false)?;
     llama.set_kernels(a.kernels);
     let params = SamplerParams::new(a.temperature, a.topp, a.seed)?;
     let mut out = Out(io::stdout().lock());

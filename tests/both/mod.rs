@@ -93,7 +93,7 @@ pub fn digests(files: &dyn Fn(&str) -> Vec<u8>) -> Vec<(&'static str, u64)> {
         ("stories260K quantized on load, 200 positions", run(fp32().quantize().unwrap(), 200, &prompt)),
     ];
     // a sampled generation: the probabilities come from the SIMD softmax too
-    let mut llama = Llama::new(fp32(), tok).unwrap();
+    let mut llama = Llama::new(fp32(), tok, false).unwrap();
     llama.set_kernels(Kernels::Simd);
     llama.generate("Once upon a time", SamplerParams::new(0.8, 0.9, 42).unwrap(), 256).unwrap();
     let mut h = Fnv::new();

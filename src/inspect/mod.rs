@@ -1,0 +1,312 @@
+//! The inspector: what one forward pass did, recorded only when asked.
+//!
+//! With a [`Probe`] attached, the transformer records for the position it
+//! runs: the raw logits, the attention weights of every layer and head, the
+//! time spent in each part of the step, and (walkthrough) a few values of
+//! every intermediate vector, in run.c's order. Without a probe the forward
+//! pass only tests an `Option` at each phase boundary.
+//!
+//! Only the last position is held (its attention is `n_layers * n_heads *
+//! (pos + 1)` floats); an earlier position of the current sequence is
+//! recomputed on demand from the KV cache (`Llama::inspect_at`), so the
+//! inspector's memory does not grow with the text.
+
+mod distribution;
+mod stage;
+mod timings;
+
+pub use distribution::{distribution, Candidate, Distribution};
+pub use stage::{Snapshot, Stage, SNAPSHOT_VALUES};
+#[cfg(not(target_arch = "wasm32"))]
+pub use timings::native_clock;
+pub use timings::{Clock, Phase, Timings};
+
+use crate::error::{Error, Result};
+
+/// What the inspector recorded of one position (read-only outside).
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub pos: usize,
+    /// The token that went in at `pos`.
+    pub token: u32,
+    /// The token that came next (sampled or forced), when known.
+    pub next: Option<u32>,
+    /// `next` was a prompt token, not sampled.
+    pub forced: bool,
+    /// The record was recomputed from the KV cache (`inspect_at`), not live.
+    pub replayed: bool,
+    /// (vocab_size,) the logits, before the sampler touched them.
+    pub logits: Vec<f32>,
+    /// (n_layers, n_heads, pos + 1) attention weights.
+    pub attention: Vec<f32>,
+    pub timings: Timings,
+    /// The walkthrough's vectors, in run.c's order (empty unless tracing).
+    pub snapshots: Vec<Snapshot>,
+    n_heads: usize,
+}
+
+impl Record {
+    /// (pos + 1,) attention weights of one layer and head, if recorded.
+    pub fn attention(&self, layer: usize, head: usize) -> Option<&[f32]> {
+        let t = self.pos + 1;
+        let start = (layer.checked_mul(self.n_heads)?.checked_add(head)?).checked_mul(t)?;
+        (head < self.n_heads).then(|| self.attention.get(start..start + t)).flatten()
+    }
+}
+
+/// The inspector of one model: open while `Llama` holds one. `Llama` drives
+/// the steps (`begin_step`, `next_token`, `end_step`); the forward pass
+/// writes through a [`Recorder`]; everyone else only reads.
+#[derive(Debug, Clone)]
+pub struct Inspector {
+    clock: Clock,
+    /// Take walkthrough snapshots too.
+    trace: bool,
+    last: f64,
+    current: Timings,
+    /// The current step ran a forward pass.
+    forwarded: bool,
+    /// `record` holds a completed pass.
+    recorded: bool,
+    record: Record,
+    /// (positions,) the timings of every position run live since the
+    /// generation started (`None`: run before the inspector opened); at
+    /// most seq_len entries.
+    history: Vec<Option<Timings>>,
+}
+
+impl Inspector {
+    pub fn new(clock: Clock, trace: bool) -> Inspector {
+        Inspector {
+            clock,
+            trace,
+            last: 0.0,
+            current: Timings::default(),
+            forwarded: false,
+            recorded: false,
+            record: Record::default(),
+            history: Vec::new(),
+        }
+    }
+
+    /// Does it keep walkthrough snapshots?
+    pub fn tracing(&self) -> bool {
+        self.trace
+    }
+
+    pub(crate) fn set_tracing(&mut self, on: bool) {
+        self.trace = on;
+    }
+
+    /// The record of the last position run (live or replayed), once there is one.
+    pub fn record(&self) -> Option<&Record> {
+        self.recorded.then_some(&self.record)
+    }
+
+    /// The live timings of `pos`, if it ran with the inspector open.
+    pub fn timings_at(&self, pos: usize) -> Option<Timings> {
+        self.history.get(pos).copied().flatten()
+    }
+
+    /// (positions,) the live timings of each position of the current text.
+    pub fn history(&self) -> &[Option<Timings>] {
+        &self.history
+    }
+
+    // ---------------------------------------------- driven by `Llama`
+
+    /// A step begins: start its clock.
+    pub(crate) fn begin_step(&mut self) {
+        self.current = Timings::default();
+        self.forwarded = false;
+        self.last = (self.clock)();
+    }
+
+    /// Charge the time since the previous boundary to `phase`.
+    #[inline]
+    pub(crate) fn lap(&mut self, phase: Phase) {
+        let now = (self.clock)();
+        self.current.ms[phase as usize] += (now - self.last).max(0.0);
+        self.last = now;
+    }
+
+    /// The token that followed the position just run (after timing the sampler).
+    pub(crate) fn next_token(&mut self, next: u32, forced: bool) {
+        self.lap(Phase::Sampling);
+        self.outcome(next, forced);
+    }
+
+    /// What followed the recorded position (a replay is told afterwards).
+    pub(crate) fn outcome(&mut self, next: u32, forced: bool) {
+        self.record.next = Some(next);
+        self.record.forced = forced;
+    }
+
+    /// The step is over: if it ran a position, its timings become the
+    /// record's, and (unless it was a replay) that position's in `history`.
+    pub(crate) fn end_step(&mut self, replay: bool) {
+        self.lap(Phase::Other);
+        if !self.forwarded {
+            return;
+        }
+        self.record.timings = self.current;
+        self.record.replayed = replay;
+        let pos = self.record.pos;
+        // (a history that cannot grow loses this position's timings
+        // rather than aborting: it is at most seq_len small records)
+        let room = self.history.len() > pos || self.history.try_reserve(pos + 1 - self.history.len()).is_ok();
+        if !replay && room {
+            if self.history.len() <= pos {
+                self.history.resize(pos + 1, None);
+            }
+            self.history[pos] = Some(self.current);
+        }
+    }
+
+    /// A new sequence: nothing recorded of it yet.
+    pub(crate) fn forget(&mut self) {
+        self.history.clear();
+        self.recorded = false;
+    }
+
+    // ---------------------------------------- driven by the forward pass
+
+    /// A forward pass starts at `pos`: make room for its attention weights.
+    fn begin_forward(&mut self, token: u32, pos: usize, n_layers: usize, n_heads: usize) -> Result<()> {
+        // checked: a crafted header can make layers x heads x positions
+        // overflow usize on wasm32 even when the KV cache fits
+        let too_large = || Error::TooLarge {
+            what: "the inspector's attention record",
+            bytes: n_layers as u64 * n_heads as u64 * (pos as u64 + 1) * 4,
+        };
+        let n = n_layers.checked_mul(n_heads).and_then(|lh| lh.checked_mul(pos + 1)).ok_or_else(too_large)?;
+        let r = &mut self.record;
+        if n > r.attention.capacity() {
+            r.attention.try_reserve_exact(n - r.attention.len()).map_err(|_| too_large())?;
+        }
+        r.attention.resize(n, 0.0);
+        self.forwarded = true;
+        self.recorded = false; // until the pass completes
+        r.n_heads = n_heads;
+        (r.pos, r.token, r.next, r.forced, r.replayed) = (pos, token, None, false, false);
+        r.snapshots.clear();
+        Ok(())
+    }
+
+    /// A walkthrough snapshot of `v`, when tracing.
+    fn snapshot(&mut self, stage: Stage, layer: Option<usize>, v: &[f32]) {
+        if self.trace {
+            self.record.snapshots.push(Snapshot::of(stage, layer, v));
+        }
+    }
+}
+
+/// The forward pass's handle on the inspector: `None` when it is closed,
+/// so each mark costs one test. Marks name the phase that just ended and
+/// the vectors worth showing at that point.
+pub struct Recorder<'a>(Option<&'a mut Inspector>);
+
+impl<'a> Recorder<'a> {
+    pub fn new(inspector: Option<&'a mut Inspector>) -> Recorder<'a> {
+        Recorder(inspector)
+    }
+
+    /// The pass starts (what came before it in the step was `Other`).
+    pub fn begin(&mut self, token: u32, pos: usize, n_layers: usize, n_heads: usize) -> Result<()> {
+        match self.0.as_deref_mut() {
+            Some(i) => {
+                i.lap(Phase::Other);
+                i.begin_forward(token, pos, n_layers, n_heads)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// `phase` ended here; these vectors (of `layer`) are its results.
+    #[inline]
+    pub fn mark(&mut self, phase: Phase, layer: Option<usize>, vectors: &[(Stage, &[f32])]) {
+        if let Some(i) = self.0.as_deref_mut() {
+            i.lap(phase);
+            self.vectors(layer, vectors);
+        }
+    }
+
+    /// Walkthrough snapshots without a phase boundary.
+    #[inline]
+    pub fn vectors(&mut self, layer: Option<usize>, vectors: &[(Stage, &[f32])]) {
+        if let Some(i) = self.0.as_deref_mut() {
+            for &(stage, v) in vectors {
+                i.snapshot(stage, layer, v);
+            }
+        }
+    }
+
+    /// One head's attention weights over positions 0..=pos (head 0's are
+    /// also the walkthrough's `att`).
+    #[inline]
+    pub fn attention(&mut self, layer: usize, head: usize, weights: &[f32]) {
+        if let Some(i) = self.0.as_deref_mut() {
+            let (t, r) = (weights.len(), &mut i.record);
+            r.attention[(layer * r.n_heads + head) * t..][..t].copy_from_slice(weights);
+            if head == 0 {
+                i.snapshot(Stage::AttWeights, Some(layer), weights);
+            }
+        }
+    }
+
+    /// The pass completed with these logits (the classifier's time ends here).
+    pub fn end(&mut self, logits: &[f32]) {
+        if let Some(i) = self.0.as_deref_mut() {
+            i.record.logits.clear();
+            i.record.logits.extend_from_slice(logits);
+            i.recorded = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspector_partitions_time_and_keeps_attention_rows() {
+        fn fake_clock() -> f64 {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static T: AtomicU64 = AtomicU64::new(0);
+            T.fetch_add(1, Ordering::Relaxed) as f64 // 1 ms per reading
+        }
+        let mut p = Inspector::new(fake_clock, false);
+        p.begin_step();
+        p.begin_forward(5, 2, 2, 3).unwrap();
+        p.lap(Phase::Projections);
+        p.lap(Phase::Attention);
+        p.lap(Phase::Attention);
+        Recorder::new(Some(&mut p)).attention(1, 2, &[0.5, 0.25, 0.25]);
+        Recorder::new(Some(&mut p)).end(&[0.0, 1.0]);
+        p.end_step(false);
+        let r = p.record().unwrap();
+        assert_eq!(r.timings.get(Phase::Projections), 1.0);
+        assert_eq!(r.timings.get(Phase::Attention), 2.0);
+        assert_eq!(r.timings.get(Phase::Other), 1.0);
+        assert_eq!(r.timings.total(), 4.0);
+        assert_eq!(r.attention(1, 2), Some(&[0.5, 0.25, 0.25][..]));
+        assert_eq!(r.attention(1, 3), None);
+        assert_eq!(r.attention(2, 0), None);
+        assert_eq!(p.timings_at(2), Some(r.timings));
+        // sizes that overflow are an error, not a panic or a wrapped length
+        assert!(matches!(p.begin_forward(0, usize::MAX / 2, 3, 3), Err(Error::TooLarge { .. })));
+        assert_eq!(p.timings_at(1), None);
+        // a step that ran no position keeps the last record's timings
+        Recorder::new(Some(&mut p)).end(&[0.0, 1.0]);
+        p.begin_step();
+        p.end_step(false);
+        assert_eq!(p.record().unwrap().timings.total(), 4.0);
+        // a replay's timings are the record's but not the position's
+        p.begin_step();
+        p.begin_forward(5, 2, 2, 3).unwrap();
+        p.end_step(true);
+        assert_eq!(p.record.timings.total(), 1.0);
+        assert!(p.record.replayed);
+        assert_eq!(p.timings_at(2).unwrap().total(), 4.0);
+    }
+}

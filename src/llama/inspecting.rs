@@ -1,0 +1,64 @@
+//! The inspector's side of `Llama`: open and close it, read what it
+//! recorded, and replay an earlier position from the KV cache.
+
+use super::Llama;
+use crate::error::{Error, Result};
+use crate::inspect::{distribution, Clock, Distribution, Inspector, Record};
+
+impl Llama {
+    /// Open the inspector (`Some(clock)`: record each step's logits,
+    /// attention and timings; `trace`: walkthrough snapshots too) or close it
+    /// (`None`: the forward pass records nothing).
+    pub fn set_inspect(&mut self, clock: Option<Clock>, trace: bool) {
+        match (clock, self.inspector.as_deref_mut()) {
+            (None, _) => self.inspector = None,
+            (Some(_), Some(inspector)) => inspector.set_tracing(trace),
+            (Some(clock), None) => self.inspector = Some(Box::new(Inspector::new(clock, trace))),
+        }
+    }
+
+    /// The open inspector, if any.
+    pub fn inspector(&self) -> Option<&Inspector> {
+        self.inspector.as_deref()
+    }
+
+    /// The inspector's record of the last position run (live or replayed).
+    pub fn record(&self) -> Option<&Record> {
+        self.inspector()?.record()
+    }
+
+    /// The recorded position's `k` most likely next tokens and the nucleus,
+    /// with the current sampler's temperature and top-p.
+    pub fn distribution(&self, k: usize) -> Option<Distribution> {
+        let r = self.record()?;
+        Some(distribution(&self.sampler, &r.logits, k, r.next))
+    }
+
+    /// Positions of the current sequence that `inspect_at` can replay.
+    pub fn cached_positions(&self) -> usize {
+        self.cached
+    }
+
+    /// Run position `pos` of the current sequence again, recording it: the
+    /// KV cache holds positions 0..pos unchanged, so the logits and attention
+    /// are exactly those of the original step (and position `pos` of the
+    /// cache is rewritten with the same values). Nothing is sampled.
+    pub fn inspect_at(&mut self, pos: usize) -> Result<()> {
+        let Some(inspector) = self.inspector.as_deref_mut() else {
+            return Err(Error::State("the inspector is closed: open it (inspect = true) first"));
+        };
+        if pos >= self.cached {
+            return Err(Error::Argument(format!(
+                "position {pos} has not been generated yet: positions 0 to {} can be inspected",
+                self.cached as i64 - 1
+            )));
+        }
+        let token = self.tokens[pos];
+        let &(next, forced) = self.outcomes.get(pos).ok_or(Error::State("this position did not complete"))?;
+        inspector.begin_step();
+        self.transformer.forward_with(token, pos, Some(&mut *inspector))?;
+        inspector.end_step(true);
+        inspector.outcome(next, forced);
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+//! `Model`'s inspector methods: open it, replay a position, and read what
+//! was recorded (next-token candidates, attention, timings, walkthrough).
+//! Everything goes through `Llama`'s inspector API.
+
+use js_sys::{Array, Float32Array};
+use wasm_bindgen::prelude::*;
+
+use super::args::{bool_arg, describe, index_from_js, js_number, number_arg, performance_now, whole_from_js};
+use super::model::Model;
+use super::object::Fields;
+use crate::error::Error;
+use crate::inspect::{Clock, Phase, Record, Timings};
+
+/// The names of `timingsAll()`'s columns, in order: the keys of
+/// `timings()` without `total` (the phases a step's time is split into).
+#[wasm_bindgen(js_name = timingPhases)]
+pub fn timing_phases() -> Vec<String> {
+    Phase::ALL.iter().map(|p| p.name().to_string()).collect()
+}
+
+/// `{ projections, attention, ffn, classifier, sampling, other, total }` in ms.
+fn timings_object(t: &Timings) -> JsValue {
+    let fields = Phase::ALL.iter().fold(Fields::new(), |f, &p| f.num(p.name(), t.get(p)));
+    fields.num("total", t.total()).build()
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// The inspector: `model.inspect = true` makes every following `step()`
+    /// record its logits, attention weights and timings (read them with
+    /// `topk`, `attention`, `timings`); `false` (the default) records nothing.
+    #[wasm_bindgen(getter)]
+    pub fn inspect(&self) -> bool {
+        self.llama.inspector().is_some()
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_inspect(&mut self, on: &JsValue) -> Result<(), JsError> {
+        let on = bool_arg(on, "inspect", None)?;
+        let trace = on && self.walkthrough();
+        self.llama.set_inspect(on.then_some(performance_now as Clock), trace);
+        Ok(())
+    }
+
+    /// Walkthrough: also keep a few values of every vector of the forward
+    /// pass (`trace()`). Setting it opens the inspector.
+    #[wasm_bindgen(getter)]
+    pub fn walkthrough(&self) -> bool {
+        self.llama.inspector().is_some_and(|i| i.tracing())
+    }
+
+    #[wasm_bindgen(setter)]
+    pub fn set_walkthrough(&mut self, on: &JsValue) -> Result<(), JsError> {
+        let on = bool_arg(on, "walkthrough", None)?;
+        if on || self.inspect() {
+            self.llama.set_inspect(Some(performance_now), on);
+        }
+        Ok(())
+    }
+
+    /// The position the inspector's record is of (`undefined` before any).
+    #[wasm_bindgen(getter, js_name = inspectedPosition)]
+    pub fn inspected_position(&self) -> Option<usize> {
+        self.llama.record().map(|r| r.pos)
+    }
+
+    /// Record position `pos` of the current text again: it is recomputed
+    /// from the KV cache (one forward pass, nothing sampled, nothing
+    /// changed), so earlier tokens can be inspected without storing them.
+    #[wasm_bindgen(js_name = inspectAt)]
+    pub fn inspect_at(&mut self, pos: &JsValue) -> Result<(), JsError> {
+        let pos = whole_from_js(pos, "position")?;
+        if !self.inspect() {
+            return Err(Error::State("the inspector is closed: open it (inspect = true) first").into());
+        }
+        let cached = self.llama.cached_positions();
+        if pos >= cached as f64 {
+            return Err(Error::Argument(format!(
+                "position {} has not been generated yet: positions 0 to {} can be inspected",
+                js_number(pos),
+                cached as i64 - 1
+            ))
+            .into());
+        }
+        Ok(self.llama.inspect_at(pos as usize)?)
+    }
+
+    /// The next-token distribution of the recorded position: `{ pos, token,
+    /// next, nextProb, nextRank, forced, replayed, temperature, topp,
+    /// nucleus, nucleusMass, candidates: [{ token, text, prob, logit, kept }] }`,
+    /// the `k` most likely first (k: a whole number; more than the
+    /// vocabulary means all of it); `nextRank` (1 = most likely) and
+    /// `nextProb` place the token that came even outside the `k`. `prob`
+    /// is after temperature (softmax of the logits at temperature 0, where
+    /// the sampler takes the top one); `kept`: inside the top-p nucleus the
+    /// sampler drew from; `next`: the token that came.
+    pub fn topk(&self, k: &JsValue) -> Result<JsValue, JsError> {
+        let k = index_from_js(k, "k")?.min(self.llama.config().vocab_size);
+        let r = self.record()?;
+        let d = self.llama.distribution(k).ok_or(Error::State("nothing recorded yet"))?;
+        let params = self.llama.params();
+        let candidates: Array = d
+            .candidates
+            .iter()
+            .map(|c| {
+                Fields::new()
+                    .num("token", c.token)
+                    .text("text", &self.piece_text(c.token))
+                    .num("prob", c.prob)
+                    .num("logit", c.logit)
+                    .flag("kept", c.kept)
+                    .build()
+            })
+            .collect();
+        Ok(Fields::new()
+            .num("pos", r.pos)
+            .num("token", r.token)
+            .maybe("next", r.next)
+            .flag("forced", r.forced)
+            .flag("replayed", r.replayed)
+            .num("temperature", params.temperature)
+            .num("topp", params.topp)
+            .num("nucleus", d.nucleus)
+            .num("nucleusMass", d.nucleus_mass)
+            .maybe("nextProb", d.next.map(|(p, _)| p))
+            .maybe("nextRank", d.next.map(|(_, rank)| rank))
+            .value("candidates", candidates.into())
+            .build())
+    }
+
+    /// (vocab_size,) the recorded position's logits, before sampling (a copy).
+    pub fn logits(&self) -> Result<Vec<f32>, JsError> {
+        Ok(self.record()?.logits.clone())
+    }
+
+    /// (pos + 1,) attention weights of one layer and head at the recorded
+    /// position, over positions 0..=pos (a copy; each row sums to 1).
+    /// `layer` and `head` are whole numbers within the model's; anything
+    /// else is an error naming the valid ranges.
+    pub fn attention(&self, layer: &JsValue, head: &JsValue) -> Result<Vec<f32>, JsError> {
+        let c = self.llama.config();
+        let range = |v: &JsValue, n: usize| v.as_f64().filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x < n as f64);
+        let (Some(l), Some(h)) = (range(layer, c.n_layers), range(head, c.n_heads)) else {
+            let show = |v: &JsValue| v.as_f64().map_or_else(|| describe(v), js_number);
+            return Err(Error::Argument(format!(
+                "no layer {} head {}: this model has layers 0-{} and heads 0-{} (whole numbers)",
+                show(layer),
+                show(head),
+                c.n_layers - 1,
+                c.n_heads - 1
+            ))
+            .into());
+        };
+        self.record()?
+            .attention(l as usize, h as usize)
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| Error::State("the record holds no attention for this layer and head").into())
+    }
+
+    /// (n_layers, n_heads, pos + 1) every attention row of the recorded
+    /// position in one copy.
+    #[wasm_bindgen(js_name = attentionAll)]
+    pub fn attention_all(&self) -> Result<Float32Array, JsError> {
+        Ok(Float32Array::from(&self.record()?.attention[..]))
+    }
+
+    /// Milliseconds a step spent in each part: `{ projections (rmsnorm +
+    /// q, k, v, o matmuls), attention (RoPE, scores, softmax, weighted sum),
+    /// ffn, classifier, sampling, other, total }`; the parts add up to
+    /// `total`. Without `pos` (or `undefined`): the recorded step (a replay
+    /// has no sampling). With `pos`: that position as it ran live with the
+    /// inspector open, or `undefined` when it ran while the inspector was
+    /// closed (or has not run).
+    pub fn timings(&self, pos: &JsValue) -> Result<JsValue, JsError> {
+        let t = if pos.is_undefined() || pos.is_null() {
+            self.record()?.timings
+        } else {
+            let pos = index_from_js(pos, "position")?;
+            let Some(inspector) = self.llama.inspector() else {
+                return Err(Error::State("the inspector is closed: set model.inspect = true, then step()").into());
+            };
+            match inspector.timings_at(pos) {
+                Some(t) => t,
+                None => return Ok(JsValue::UNDEFINED),
+            }
+        };
+        Ok(timings_object(&t))
+    }
+
+    /// (positions, phases) the live timings of every position of the current
+    /// text, one row per position with its columns in `timingPhases()`'s
+    /// order (`timings()`'s keys without `total`); NaN for positions run
+    /// while the inspector was closed. Empty when it is closed.
+    #[wasm_bindgen(js_name = timingsAll)]
+    pub fn timings_all(&self) -> Vec<f64> {
+        let Some(inspector) = self.llama.inspector() else { return Vec::new() };
+        let missing = [f64::NAN; Phase::ALL.len()];
+        inspector.history().iter().flat_map(|t| t.map_or(missing, |t| t.ms)).collect()
+    }
+
+    /// The walkthrough of the recorded position (needs `walkthrough = true`
+    /// before the step): run.c's forward pass in order, `[{ name, layer,
+    /// shape, length, values (first 8), rms, explain }]`.
+    pub fn trace(&self) -> Result<Array, JsError> {
+        let snapshots = &self.record()?.snapshots;
+        Ok(snapshots
+            .iter()
+            .map(|s| {
+                Fields::new()
+                    .text("name", s.stage.name())
+                    .maybe("layer", s.layer)
+                    .text("shape", s.stage.shape())
+                    .num("length", s.len)
+                    .value("values", Float32Array::from(&s.values[..]).into())
+                    .num("rms", s.rms)
+                    .text("explain", s.stage.explain())
+                    .build()
+            })
+            .collect())
+    }
+
+    /// A token's text for display: its vocabulary piece, with a raw-byte
+    /// token (`<0x0A>`) as its character when that byte is one on its own
+    /// (ASCII); other byte tokens keep their `<0xE2>` name. `token`: a whole
+    /// number below the vocabulary size.
+    pub fn piece(&self, token: &JsValue) -> Result<String, JsError> {
+        let t = number_arg(token, "token")?;
+        let n = self.llama.tokenizer().vocab_size();
+        if !(t.fract() == 0.0 && t >= 0.0 && t < n as f64) {
+            return Err(Error::Argument(format!(
+                "token {} is not in the vocabulary: tokens are whole numbers 0-{}",
+                js_number(t),
+                n - 1
+            ))
+            .into());
+        }
+        Ok(self.piece_text(t as u32))
+    }
+
+    fn piece_text(&self, token: u32) -> String {
+        let tok = self.llama.tokenizer();
+        if token as usize >= tok.vocab_size() {
+            return String::new();
+        }
+        match std::str::from_utf8(tok.decode(0, token)) {
+            Ok(text) => text.to_string(),
+            Err(_) => String::from_utf8_lossy(tok.piece(token)).into_owned(),
+        }
+    }
+
+    fn record(&self) -> Result<&Record, Error> {
+        match self.llama.record() {
+            Some(p) => Ok(p),
+            None if self.inspect() => Err(Error::State("nothing recorded yet: step() or inspectAt(pos) first")),
+            None => Err(Error::State("the inspector is closed: set model.inspect = true, then step()")),
+        }
+    }
+}
