@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod kernels;
 pub mod parallel;
 pub mod sampler;
+pub mod sniff;
 pub mod tokenizer;
 pub mod transformer;
 
