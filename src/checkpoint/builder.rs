@@ -3,7 +3,8 @@
 
 use super::header::EXPORT_HEADER_BYTES;
 use super::layout::{Sizes, Tensor, TENSORS, TENSOR_NAMES};
-use super::{check, Checkpoint, Header, Matrix, Weights};
+use super::memory::check;
+use super::model::{Checkpoint, Header, Matrix, Weights};
 use crate::error::{thousands, Error, Result};
 
 /// Anything that can hand out ranges of the checkpoint's bytes: a `&[u8]`

@@ -1,7 +1,7 @@
 //! The header: parsed and validated from the file's first bytes, before
 //! anything else is read or allocated.
 
-use super::{Config, Header};
+use super::model::{Config, Header};
 use crate::error::{Error, Result};
 use crate::sniff::{i32_at, identify_wrong_file, looks_like_export, looks_like_tokenizer, MAGIC};
 

@@ -2,46 +2,9 @@
 //! arithmetic: a header can claim anything, and these sizes are compared
 //! with the file's length and the memory limit before any allocation.
 
-use std::ops::{Add, Mul};
-
-use super::{Config, Header};
-use crate::error::{Error, Result};
-
-/// A size a header implies, with every step checked: reads as the
-/// arithmetic it does (`Size::of(n_layers) * dim + Size::of(n)`); `get()`
-/// gives the number, or the error for a header whose dimensions overflow.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Size(Option<u64>);
-
-impl Size {
-    pub(crate) fn of(n: impl TryInto<u64>) -> Size {
-        Size(n.try_into().ok())
-    }
-
-    pub(crate) fn get(self) -> Result<u64> {
-        self.0.ok_or_else(|| Error::Checkpoint("the header's dimensions overflow when multiplied out".into()))
-    }
-}
-
-impl Mul<usize> for Size {
-    type Output = Size;
-    fn mul(self, factor: usize) -> Size {
-        Size(self.0.and_then(|a| a.checked_mul(factor as u64)))
-    }
-}
-
-impl Add for Size {
-    type Output = Size;
-    fn add(self, other: Size) -> Size {
-        Size(self.0.zip(other.0).and_then(|(a, b)| a.checked_add(b)))
-    }
-}
-
-impl std::iter::Sum for Size {
-    fn sum<I: Iterator<Item = Size>>(sizes: I) -> Size {
-        sizes.fold(Size::of(0u64), Add::add)
-    }
-}
+use super::model::{Checkpoint, Config, Header};
+use super::size::Size;
+use crate::error::Result;
 
 /// Number of f32 values of each tensor.
 pub(super) struct Sizes {
@@ -181,4 +144,11 @@ pub fn weight_bytes(h: &Header) -> Result<u64> {
 /// loaded checkpoint's header never does).
 pub fn param_count(h: &Header) -> u64 {
     Sizes::of(h).and_then(|s| s.kept_floats()).unwrap_or(0)
+}
+
+impl Checkpoint {
+    /// Number of parameters held (the classifier counted once when shared).
+    pub fn param_count(&self) -> u64 {
+        param_count(&self.header)
+    }
 }

@@ -3,8 +3,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::layout::{expected_file_size, weight_bytes, Size};
-use super::{parse_header, Config, Header};
+use super::header::parse_header;
+use super::layout::{expected_file_size, weight_bytes};
+use super::model::{Config, Header};
+use super::size::Size;
 use crate::error::{thousands, Error, Result};
 
 /// Most memory a model may need for its whole life (weights, KV cache,

@@ -1,6 +1,6 @@
 //! export.py's Q8_0 rule, to quantize an fp32 model on load.
 
-use super::{Checkpoint, Config, Matrix};
+use super::model::{Checkpoint, Config, Matrix};
 use crate::error::{Error, Result};
 
 /// The group size for quantizing an fp32 model on load, as export.py picks
