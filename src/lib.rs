@@ -20,6 +20,7 @@ pub mod kernels;
 pub mod llama;
 pub mod parallel;
 pub mod sampler;
+pub mod sniff;
 pub mod tokenizer;
 pub mod transformer;
 

@@ -1,6 +1,6 @@
 //! The Transformer: weights + run state, and the forward pass of run.c.
 
-use crate::checkpoint::{memory_limit, run_state_bytes, Checkpoint, Config, Header, Matrix, Weights};
+use crate::checkpoint::{check_memory, run_state_bytes, Checkpoint, Config, Header, Matrix, StateBuffer, Weights};
 use crate::error::{Error, Result};
 use crate::inspect::{Inspector, Phase, Recorder, Stage};
 use crate::parallel;
@@ -63,34 +63,34 @@ pub struct RunState {
     xq: QuantizedInput,        // (max(dim, hidden_dim),) matmul input, Q8_0 models only
 }
 
-/// A zeroed buffer, or an error instead of an allocation abort.
-fn zeros(n: usize, what: &'static str) -> Result<Vec<f32>> {
+/// A zeroed buffer of `Config::run_state_buffers`, or an error instead of an allocation abort.
+fn zeros((what, n): StateBuffer) -> Result<Vec<f32>> {
+    let too_large = || Error::TooLarge { what, bytes: n.saturating_mul(4) };
+    let n = usize::try_from(n).map_err(|_| too_large())?;
     let mut v = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| Error::TooLarge { what, bytes: n as u64 * 4 })?;
+    v.try_reserve_exact(n).map_err(|_| too_large())?;
     v.resize(n, 0.0);
     Ok(v)
 }
 
 impl RunState {
     pub fn new(c: &Config, group_size: Option<usize>) -> Result<RunState> {
-        let bytes = run_state_bytes(c)?;
-        if bytes >= memory_limit() {
-            return Err(Error::TooLarge { what: "the KV cache and activations", bytes });
-        }
-        let kv = c.n_layers * c.seq_len * c.kv_dim();
+        check_memory("the KV cache and activations", run_state_bytes(c)?)?;
+        // the buffers the pre-flight just counted, in Config::run_state_buffers' order
+        let [x, xb, xb2, hb, hb2, q, att, logits, key_cache, value_cache, rope_cos, rope_sin] = c.run_state_buffers()?;
         Ok(RunState {
-            x: zeros(c.dim, "activations")?,
-            xb: zeros(c.dim, "activations")?,
-            xb2: zeros(c.dim, "activations")?,
-            hb: zeros(c.hidden_dim, "activations")?,
-            hb2: zeros(c.hidden_dim, "activations")?,
-            q: zeros(c.dim, "activations")?,
-            att: zeros(c.n_heads * c.seq_len, "attention scores")?,
-            logits: zeros(c.vocab_size, "logits")?,
-            key_cache: zeros(kv, "the KV cache")?,
-            value_cache: zeros(kv, "the KV cache")?,
-            rope_cos: zeros(c.head_size() / 2, "activations")?,
-            rope_sin: zeros(c.head_size() / 2, "activations")?,
+            x: zeros(x)?,
+            xb: zeros(xb)?,
+            xb2: zeros(xb2)?,
+            hb: zeros(hb)?,
+            hb2: zeros(hb2)?,
+            q: zeros(q)?,
+            att: zeros(att)?,
+            logits: zeros(logits)?,
+            key_cache: zeros(key_cache)?,
+            value_cache: zeros(value_cache)?,
+            rope_cos: zeros(rope_cos)?,
+            rope_sin: zeros(rope_sin)?,
             xq: match group_size {
                 Some(gs) => {
                     let n = c.dim.max(c.hidden_dim);
