@@ -117,7 +117,7 @@ pub struct Transformer {
 impl Transformer {
     pub fn new(checkpoint: Checkpoint) -> Result<Transformer> {
         let config = checkpoint.header.config;
-        let state = RunState::new(&config, checkpoint.weights.group_size)?;
+        let state = RunState::new(&config, checkpoint.weights.group_size())?;
         let kernels = Kernels::default();
         let rope_freq = kernels.rope_frequencies(config.head_size());
         Ok(Transformer { header: checkpoint.header, weights: checkpoint.weights, state, kernels, rope_freq })
@@ -170,7 +170,7 @@ impl Transformer {
         let kv_mul = p.kv_mul(); // integer multiplier of the kv sharing in multiquery
         let head_size = p.head_size();
         let seq_len = p.seq_len;
-        let gs = w.group_size; // Some(group size) for Q8_0 weights
+        let gs = w.group_size(); // Some(group size) for Q8_0 weights
         let k = self.kernels;
 
         // copy the token embedding into x (dequantized, for Q8_0: x = q * scale)

@@ -69,7 +69,7 @@ fn quantize_on_load_equals_the_exported_q80_file() {
     let on_load = Checkpoint::from_bytes(&data("stories260K.bin")).unwrap().quantize().unwrap();
     let file = Checkpoint::from_bytes(&data("stories260K_q80.bin")).unwrap();
     assert_eq!(file.header.group_size, Some(4));
-    assert_eq!(on_load.weights.group_size, Some(4));
+    assert_eq!(on_load.weights.group_size(), Some(4));
     assert_eq!(on_load.weights.wq, file.weights.wq);
     assert_eq!(on_load.weights.w2, file.weights.w2);
     assert_eq!(on_load.weights.token_embedding_table, file.weights.token_embedding_table);

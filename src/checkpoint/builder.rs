@@ -219,7 +219,6 @@ impl CheckpointBuilder {
             rms_att_weight: take(Tensor::RmsAtt).f32,
             rms_ffn_weight: take(Tensor::RmsFfn).f32,
             rms_final_weight: take(Tensor::RmsFinal).f32,
-            group_size: self.header.group_size,
         };
         Ok(Checkpoint { header: self.header, weights })
     }

@@ -108,11 +108,18 @@ pub struct Weights {
     pub rms_final_weight: Vec<f32>,    // (dim,)
     /// (vocab_size, dim) classifier; `None` when shared with the embedding table.
     pub wcls: Option<Matrix>,
-    /// Q8_0 group size when the matrices are quantized.
-    pub group_size: Option<usize>,
 }
 
 impl Weights {
+    /// Q8_0 group size when the matrices are quantized (every matrix of a
+    /// model shares it), `None` for fp32 weights.
+    pub fn group_size(&self) -> Option<usize> {
+        match self.token_embedding_table {
+            Matrix::Q8 { group_size, .. } => Some(group_size),
+            Matrix::F32(_) => None,
+        }
+    }
+
     /// The classifier matrix, wherever it lives.
     pub fn wcls(&self) -> &Matrix {
         self.wcls.as_ref().unwrap_or(&self.token_embedding_table)

@@ -40,7 +40,7 @@ impl Checkpoint {
     /// scale per int8 value), and when memory runs out (an error, with the
     /// fp32 model given up: quantizing replaces it matrix by matrix).
     pub fn quantize(mut self) -> Result<Checkpoint> {
-        if self.weights.group_size.is_some() {
+        if self.weights.group_size().is_some() {
             return Ok(self);
         }
         let c = self.header.config;
@@ -58,7 +58,6 @@ impl Checkpoint {
                 *m = Matrix::Q8 { q, s, group_size: gs };
             }
         }
-        self.weights.group_size = Some(gs);
         Ok(self)
     }
 }

@@ -106,8 +106,8 @@ impl Llama {
         let rest = checkpoint::memory_needed(header).unwrap_or(0).saturating_sub(file_weights);
         Summary {
             header,
-            group_size: t.weights.group_size,
-            quantized_on_load: header.group_size.is_none() && t.weights.group_size.is_some(),
+            group_size: t.weights.group_size(),
+            quantized_on_load: header.group_size.is_none() && t.weights.group_size().is_some(),
             params: t.param_count(),
             weight_bytes,
             state_bytes: checkpoint::run_state_bytes(self.config()).unwrap_or(0),
