@@ -57,19 +57,24 @@ pub fn for_rows(out: &mut [f32], weights: usize, kernel: &(dyn Fn(Range<usize>, 
     // construction); a part locks its own piece, so the lock is never
     // contended and costs two atomic operations
     let mut rest = out;
-    let pieces: [Mutex<&mut [f32]>; MAX_HELPERS + 1] = std::array::from_fn(|part| {
+    let pieces: [Piece; MAX_HELPERS + 1] = std::array::from_fn(|part| {
         let len = if part < parts { part_rows(d, part, parts, 4).len() } else { 0 };
         let (mine, tail) = std::mem::take(&mut rest).split_at_mut(len);
         rest = tail;
-        Mutex::new(mine)
+        Piece(Mutex::new(mine))
     });
     run(&|part, n| {
         // n == parts, or 1 when `run` ran everything here (a job was in flight)
         for p in (part..parts).step_by(n) {
             // a helper that panicked mid-part leaves its piece poisoned; the
             // caller redoes the whole part, so the poison carries no meaning
-            let mut piece = pieces[p].lock().unwrap_or_else(PoisonError::into_inner);
+            let mut piece = pieces[p].0.lock().unwrap_or_else(PoisonError::into_inner);
             kernel(part_rows(d, p, parts, 4), &mut piece);
         }
     });
 }
+
+/// One part's rows of `out`, on a cache line of its own: the threads' locks
+/// would otherwise take turns on one line (measured: ~0.2 us per matmul).
+#[repr(align(64))]
+struct Piece<'a>(Mutex<&'a mut [f32]>);
