@@ -6,8 +6,9 @@
 //! same kernel whichever thread runs it, so the numbers are bit-identical to
 //! the single-threaded engine; only the wall time changes.
 //!
-//! The threads are [`pool`]'s (one global pool: the calling thread plus
-//! helpers); this file only cuts a matmul into their parts, in safe code.
+//! The threads are those of `pool` (src/parallel/pool.rs: one global pool,
+//! the calling thread plus helpers, and the only `unsafe` outside the
+//! kernels); this file cuts a matmul into their parts, in safe code.
 //! Small matrices run inline: below [`MIN_PARALLEL`] weights a matmul costs
 //! less than handing it over.
 

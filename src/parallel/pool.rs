@@ -38,11 +38,11 @@ struct Pool {
     // (jobs published << 8) | parts of the current job: one word, so a helper
     // learns from one load whether the new job has a part for it
     epoch: AtomicU32,
-    done: AtomicU32,      // bit i: helper i has finished its part of the current job
-    failed: AtomicU32,    // bit i: helper i died (a trap in its Worker, a panic natively)
-    sleepers: AtomicU32,  // helpers waiting for `epoch` to move
-    busy: AtomicBool,     // a job is in flight (jobs do not nest)
-    job: AtomicPtr<()>,   // the current job: a `*const Job` into `run`'s frame; null between jobs
+    done: AtomicU32,     // bit i: helper i has finished its part of the current job
+    failed: AtomicU32,   // bit i: helper i died (a trap in its Worker, a panic natively)
+    sleepers: AtomicU32, // helpers waiting for `epoch` to move
+    busy: AtomicBool,    // a job is in flight (jobs do not nest)
+    job: AtomicPtr<()>,  // the current job: a `*const Job` into `run`'s frame; null between jobs
 }
 
 static POOL: Pool = Pool {
