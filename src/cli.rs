@@ -2,11 +2,15 @@
 //! so that they can be unit-tested and fuzzed (`fuzz/fuzz_targets/cli_args.rs`).
 //!
 //! Flags and defaults are run.c's: `llama2 <checkpoint> [-flag value]...`,
-//! plus `-q`, `-j`, `-k` and `-h`/`--help`.
+//! plus `-q`, `-j`, `-k` and `-h`/`--help`. Everything that stops the CLI is
+//! a [`CliError`], printed once, by `main`.
 
 use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io;
 use std::path::PathBuf;
 
+use crate::error::Error;
 use crate::kernels::Kernels;
 use crate::parallel::MAX_HELPERS;
 
@@ -88,6 +92,79 @@ impl Args {
     }
 }
 
+/// Why the CLI stops early. `main` prints `error: {self}` on stderr (with
+/// the usage after a bad command line) and exits with 1, except for `Closed`.
+#[derive(Debug)]
+pub enum CliError {
+    /// A bad command line.
+    Usage(String),
+    /// A `-k` the engine does not know (its own message), also a bad command line.
+    Kernels(Error),
+    /// `what` ("checkpoint" or "tokenizer") at `path` could not be opened.
+    Open { what: &'static str, path: PathBuf, error: io::Error },
+    /// `what` at `path` could not be read.
+    Read { what: &'static str, path: PathBuf, error: io::Error },
+    /// `what` at `path` is `kind` ("a directory", "a FIFO (named pipe)"...).
+    NotAFile { what: &'static str, path: PathBuf, kind: &'static str },
+    /// The tokenizer at `path` is `bytes` long, over [`MAX_TOKENIZER_BYTES`].
+    TokenizerTooLarge { path: PathBuf, bytes: u64 },
+    /// The engine refused the file at `path`.
+    File { path: PathBuf, error: Error },
+    /// The engine refused anything else.
+    Engine(Error),
+    /// Chat mode: stdin could not be read.
+    Stdin(io::Error),
+    /// Chat mode: a line of stdin over [`MAX_LINE_BYTES`].
+    LineTooLong,
+    /// Chat mode: a line of stdin that is not UTF-8.
+    LineNotUtf8,
+    /// stdout could not be written.
+    Output(io::Error),
+    /// stdout was closed by its reader (`llama2 … | head`): not an error, exit 0.
+    Closed,
+}
+
+impl CliError {
+    /// A bad command line: the usage follows the message.
+    pub fn shows_usage(&self) -> bool {
+        matches!(self, CliError::Usage(_) | CliError::Kernels(_))
+    }
+}
+
+impl From<Error> for CliError {
+    fn from(e: Error) -> CliError {
+        CliError::Engine(e)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Usage(msg) => f.write_str(msg),
+            CliError::Kernels(e) | CliError::Engine(e) => write!(f, "{e}"),
+            CliError::Open { what, path, error } => write!(f, "couldn't open {what} {}: {error}", path.display()),
+            CliError::Read { what, path, error } => write!(f, "couldn't read {what} {}: {error}", path.display()),
+            CliError::NotAFile { what, path, kind } => {
+                write!(f, "{what} {} is {kind}, not a file; give the path of the {what} file", path.display())
+            }
+            CliError::TokenizerTooLarge { path, bytes } => write!(
+                f,
+                "tokenizer {} is {bytes} bytes; a tokenizer file is at most {} MiB (Llama 2's is 434 KB): is it a tokenizer?",
+                path.display(),
+                MAX_TOKENIZER_BYTES >> 20
+            ),
+            CliError::File { path, error } => write!(f, "{}: {error}", path.display()),
+            CliError::Stdin(e) => write!(f, "couldn't read stdin: {e}"),
+            CliError::LineTooLong => {
+                write!(f, "a line of input is longer than {MAX_LINE_BYTES} bytes, the most read in chat mode")
+            }
+            CliError::LineNotUtf8 => f.write_str("a line of input is not UTF-8 text (the model reads UTF-8)"),
+            CliError::Output(e) => write!(f, "couldn't write the output: {e}"),
+            CliError::Closed => f.write_str("stdout was closed"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// `-h` or `--help`: the usage on stdout, exit 0.
@@ -104,13 +181,13 @@ fn is_help(arg: &OsStr) -> bool {
 /// prompt and system prompt must be UTF-8 (they are tokenized as UTF-8 text,
 /// and replacing bytes would run the model on a prompt nobody wrote).
 /// `-h`/`--help` anywhere a flag may stand wins over any error.
-pub fn parse_args(argv: &[OsString]) -> Result<Command, String> {
-    let Some(first) = argv.get(1) else { return Err("missing <checkpoint>".into()) };
+pub fn parse_args(argv: &[OsString]) -> Result<Command, CliError> {
+    let Some(first) = argv.get(1) else { return Err(CliError::Usage("missing <checkpoint>".into())) };
     if is_help(first) {
         return Ok(Command::Help);
     }
     let mut a = Args::new(PathBuf::from(first));
-    let mut error: Option<String> = None;
+    let mut error: Option<CliError> = None;
     let mut i = 2;
     while i < argv.len() {
         let flag = argv[i].as_os_str();
@@ -131,15 +208,16 @@ pub fn parse_args(argv: &[OsString]) -> Result<Command, String> {
 }
 
 /// One `flag value` pair.
-fn apply(a: &mut Args, flag: &OsStr, value: Option<&OsStr>) -> Result<(), String> {
+fn apply(a: &mut Args, flag: &OsStr, value: Option<&OsStr>) -> Result<(), CliError> {
+    let usage = CliError::Usage;
     let name = flag.to_string_lossy();
     let Some(flag) = flag.to_str().filter(|f| f.len() == 2 && f.starts_with('-') && "tpsnizmyqjk".contains(&f[1..])) else {
-        return Err(format!("unknown option {name:?}"));
+        return Err(usage(format!("unknown option {name:?}")));
     };
-    let value = value.ok_or_else(|| format!("{flag} needs a value"))?;
+    let value = value.ok_or_else(|| usage(format!("{flag} needs a value")))?;
     let shown = value.to_string_lossy();
-    let text = |what: &str| value.to_str().ok_or_else(|| format!("{flag} expects {what}, got {shown:?}, which is not UTF-8"));
-    let num = |what: &str| format!("{flag} expects {what}, got {shown:?}");
+    let text = |what: &str| value.to_str().ok_or_else(|| usage(format!("{flag} expects {what}, got {shown:?}, which is not UTF-8")));
+    let num = |what: &str| usage(format!("{flag} expects {what}, got {shown:?}"));
     match flag {
         "-t" => a.temperature = text("a number")?.parse().map_err(|_| num("a number"))?,
         "-p" => a.topp = text("a number")?.parse().map_err(|_| num("a number"))?,
@@ -155,7 +233,7 @@ fn apply(a: &mut Args, flag: &OsStr, value: Option<&OsStr>) -> Result<(), String
             a.mode = match text("generate or chat")? {
                 "generate" => Mode::Generate,
                 "chat" => Mode::Chat,
-                other => return Err(format!("unknown mode {other:?}: use generate or chat")),
+                other => return Err(usage(format!("unknown mode {other:?}: use generate or chat"))),
             }
         }
         "-y" => a.system_prompt = Some(text("the system prompt as UTF-8 text")?.to_string()),
@@ -163,10 +241,10 @@ fn apply(a: &mut Args, flag: &OsStr, value: Option<&OsStr>) -> Result<(), String
         "-j" => {
             a.threads = text("a whole number of threads")?.parse().map_err(|_| num("a whole number of threads"))?;
             if !(1..=MAX_THREADS).contains(&a.threads) {
-                return Err(format!("-j takes 1 to {MAX_THREADS} threads"));
+                return Err(usage(format!("-j takes 1 to {MAX_THREADS} threads")));
             }
         }
-        "-k" => a.kernels = Kernels::parse(text("simd or scalar")?).map_err(|e| e.to_string())?,
+        "-k" => a.kernels = Kernels::parse(text("simd or scalar")?).map_err(CliError::Kernels)?,
         _ => unreachable!("checked above"),
     }
     Ok(())
@@ -188,7 +266,7 @@ pub fn cap_threads(threads: usize, cores: usize) -> (usize, Option<String>) {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Command, String> {
+    fn parse(args: &[&str]) -> Result<Command, CliError> {
         let argv: Vec<OsString> = std::iter::once("llama2").chain(args.iter().copied()).map(OsString::from).collect();
         parse_args(&argv)
     }
@@ -202,7 +280,10 @@ mod tests {
 
     fn err(args: &[&str]) -> String {
         match parse(args) {
-            Err(e) => e,
+            Err(e) => {
+                assert!(e.shows_usage(), "{e}");
+                e.to_string()
+            }
             other => panic!("{args:?} gave {other:?}, expected an error"),
         }
     }
@@ -257,7 +338,7 @@ mod tests {
     #[test]
     fn help() {
         for args in [&["-h"][..], &["--help"], &["m.bin", "-h"], &["m.bin", "-n", "5", "--help"], &["m.bin", "-x", "1", "-h"], &["m.bin", "-h", "-n"]] {
-            assert_eq!(parse(args), Ok(Command::Help), "{args:?}");
+            assert!(matches!(parse(args), Ok(Command::Help)), "{args:?}");
         }
         assert!(USAGE.contains("-h, --help") && USAGE.contains("-k <string>"));
     }
@@ -299,10 +380,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         for flag in ["-i", "-y", "-n", "-m", "-k"] {
-            let e = parse_args(&["llama2".into(), "m.bin".into(), flag.into(), bad()]).unwrap_err();
+            let e = parse_args(&["llama2".into(), "m.bin".into(), flag.into(), bad()]).unwrap_err().to_string();
             assert!(e.starts_with(flag) && e.contains("not UTF-8") && e.contains("caf\u{fffd}"), "{e}");
         }
-        let e = parse_args(&["llama2".into(), "m.bin".into(), bad(), "1".into()]).unwrap_err();
+        let e = parse_args(&["llama2".into(), "m.bin".into(), bad(), "1".into()]).unwrap_err().to_string();
         assert_eq!(e, "unknown option \"caf\u{fffd}\"");
     }
 

@@ -24,6 +24,18 @@ pub enum Error {
     TooLarge { what: &'static str, bytes: u64 },
     /// An API call made in the wrong order (e.g. `step` before `start`).
     State(&'static str),
+    /// More helper threads asked for than the pool takes (`max`).
+    TooManyHelpers { asked: usize, max: usize },
+    /// Helper threads asked for before they have all started.
+    HelpersNotStarted { asked: usize, started: usize },
+    /// A helper thread died (a trap in its Worker, a panic natively).
+    HelperDied,
+    /// A helper thread asked for an index outside 1..=`max`.
+    HelperIndex { index: usize, max: usize },
+    /// A second helper thread asked for an index already taken.
+    HelperTaken(usize),
+    /// A helper thread's part of a job panicked (natively).
+    HelperPanicked(usize),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -72,6 +84,14 @@ impl fmt::Display for Error {
                 thousands(*bytes)
             ),
             Error::State(msg) => f.write_str(msg),
+            Error::TooManyHelpers { asked, max } => write!(f, "{asked} helper threads asked for; at most {max}"),
+            Error::HelpersNotStarted { asked, started } => {
+                write!(f, "{asked} helper threads asked for, but only {started} have started")
+            }
+            Error::HelperDied => f.write_str("a helper thread has died; threads stay off"),
+            Error::HelperIndex { index, max } => write!(f, "helper index {index} must be 1 to {max}"),
+            Error::HelperTaken(index) => write!(f, "helper index {index} is already taken"),
+            Error::HelperPanicked(index) => write!(f, "helper {index} panicked"),
         }
     }
 }

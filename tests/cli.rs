@@ -281,7 +281,7 @@ fn threads_capped_at_the_cores() {
 fn files_that_are_not_files_are_refused() {
     let (dir, m, t) = model("notfiles");
     let fifo = dir.join("fifo");
-    let have_fifo = Command::new("mkfifo").arg(&fifo).status().map_or(false, |s| s.success());
+    let have_fifo = Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success());
     let mut cases = vec![
         (os("/dev/zero"), None, "error: checkpoint /dev/zero is a character device, not a file"),
         (dir.clone().into_os_string(), None, "is a directory, not a file"),

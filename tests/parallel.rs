@@ -64,19 +64,37 @@ fn rows_are_split_across_threads() {
     });
 }
 
+/// A matmul started inside another's part (or natively on a second thread
+/// while one is in flight) runs all its rows on the calling thread.
+#[test]
+fn a_nested_split_runs_inline() {
+    with_threads(2, || {
+        let mut outer = vec![0.0f32; 12];
+        parallel::for_rows(&mut outer, usize::MAX, &|rows, mine| {
+            let mut inner = vec![0.0f32; 1001];
+            parallel::for_rows(&mut inner, usize::MAX, &|rows, mine| {
+                mine.iter_mut().zip(rows).for_each(|(o, r)| *o += r as f32)
+            });
+            assert!(inner.iter().enumerate().all(|(r, &o)| o == r as f32), "every inner row once");
+            mine.iter_mut().zip(rows).for_each(|(o, r)| *o = r as f32)
+        });
+        assert_eq!(outer, (0..12).map(|r| r as f32).collect::<Vec<_>>());
+    });
+}
+
 #[test]
 fn a_helper_index_is_taken_once() {
     with_threads(1, || {
-        assert!(parallel::helper_loop(1).contains("already taken"));
-        assert!(parallel::helper_loop(0).contains("must be 1 to"));
-        assert!(parallel::helper_loop(parallel::MAX_HELPERS + 1).contains("must be 1 to"));
+        assert!(parallel::helper_loop(1).to_string().contains("already taken"));
+        assert!(parallel::helper_loop(0).to_string().contains("must be 1 to"));
+        assert!(parallel::helper_loop(parallel::MAX_HELPERS + 1).to_string().contains("must be 1 to"));
         // and the pool still works with its real helper 1
         let mut out = vec![0.0f32; 8];
         parallel::for_rows(&mut out, usize::MAX, &|rows, mine| mine.iter_mut().zip(rows).for_each(|(o, r)| *o = r as f32));
         assert_eq!(out, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
     });
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    assert!(parallel::enable(parallel::MAX_HELPERS).unwrap_err().contains("have started"));
+    assert!(parallel::enable(parallel::MAX_HELPERS).unwrap_err().to_string().contains("have started"));
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn a_dead_helper_is_replaced_by_the_caller() {
     let want: Vec<f32> = (0..300).map(|r| r as f32).collect();
     assert_eq!(out, want, "the caller computed the dead helper's rows");
     assert_eq!(parallel::threads(), 1, "threading stops after a helper died");
-    assert!(parallel::enable(2).unwrap_err().contains("died"));
+    assert!(parallel::enable(2).unwrap_err().to_string().contains("died"));
     // and later matmuls run on the caller alone
     let mut again = vec![0.0f32; 10];
     parallel::for_rows(&mut again, usize::MAX, &|rows, mine| mine.iter_mut().zip(rows).for_each(|(o, r)| *o = r as f32));

@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
             assert!((1..=2).contains(&threads));
         }
         Ok(Command::Help) => {}
-        Err(msg) => assert!(!msg.is_empty()),
+        Err(e) => assert!(!e.to_string().is_empty()),
     }
 });

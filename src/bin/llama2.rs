@@ -15,39 +15,19 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use llama2_wasm::checkpoint::CheckpointBuilder;
-use llama2_wasm::cli::{self, Args, Command, Mode, CHUNK_BYTES, MAX_LINE_BYTES, MAX_TOKENIZER_BYTES, USAGE};
+use llama2_wasm::cli::{self, Args, CliError, Command, Mode, CHUNK_BYTES, MAX_LINE_BYTES, MAX_TOKENIZER_BYTES, USAGE};
 use llama2_wasm::sampler::SamplerParams;
 use llama2_wasm::{Checkpoint, Llama, Tokenizer};
 
-/// Why the CLI stops early.
-enum Stop {
-    /// An error message for stderr; exit 1.
-    Error(String),
-    /// stdout was closed by its reader: stop quietly, exit 0.
-    Closed,
-}
-
-impl From<String> for Stop {
-    fn from(msg: String) -> Stop {
-        Stop::Error(msg)
-    }
-}
-
-impl From<llama2_wasm::Error> for Stop {
-    fn from(e: llama2_wasm::Error) -> Stop {
-        Stop::Error(e.to_string())
-    }
-}
-
 /// stdout, flushed after every piece (the text streams as it is generated),
-/// with write errors as [`Stop`]s instead of panics or silence.
+/// with write errors as [`CliError`]s instead of panics or silence.
 struct Out(io::StdoutLock<'static>);
 
 impl Out {
-    fn write(&mut self, text: &str) -> Result<(), Stop> {
+    fn write(&mut self, text: &str) -> Result<(), CliError> {
         self.0.write_all(text.as_bytes()).and_then(|()| self.0.flush()).map_err(|e| match e.kind() {
-            io::ErrorKind::BrokenPipe => Stop::Closed,
-            _ => Stop::Error(format!("couldn't write the output: {e}")),
+            io::ErrorKind::BrokenPipe => CliError::Closed,
+            _ => CliError::Output(e),
         })
     }
 }
@@ -60,22 +40,16 @@ fn note(msg: &str) {
 /// Open `path` if it is a regular file (not a directory, device, FIFO or
 /// socket: those are refused before opening, so a FIFO cannot block us and
 /// `/dev/zero` is not read forever); the file and its length.
-fn open_file(path: &Path, what: &str) -> Result<(File, u64), String> {
-    let shown = path.display();
-    let not_a_file = |meta: &std::fs::Metadata| -> Option<String> {
-        let kind = file_kind(meta)?;
-        Some(format!("{what} {shown} is {kind}, not a file; give the path of the {what} file"))
+fn open_file(path: &Path, what: &'static str) -> Result<(File, u64), CliError> {
+    let only_files = |meta: std::fs::Metadata| match file_kind(&meta) {
+        Some(kind) => Err(CliError::NotAFile { what, path: path.into(), kind }),
+        None => Ok(meta),
     };
-    let meta = std::fs::metadata(path).map_err(|e| format!("couldn't open {what} {shown}: {e}"))?;
-    if let Some(msg) = not_a_file(&meta) {
-        return Err(msg);
-    }
-    let file = File::open(path).map_err(|e| format!("couldn't open {what} {shown}: {e}"))?;
+    let open_error = |error| CliError::Open { what, path: path.into(), error };
+    only_files(std::fs::metadata(path).map_err(open_error)?)?;
+    let file = File::open(path).map_err(open_error)?;
     // what was opened, in case the path changed in between
-    let meta = file.metadata().map_err(|e| format!("couldn't read {what} {shown}: {e}"))?;
-    if let Some(msg) = not_a_file(&meta) {
-        return Err(msg);
-    }
+    let meta = only_files(file.metadata().map_err(|error| CliError::Read { what, path: path.into(), error })?)?;
     Ok((file, meta.len()))
 }
 
@@ -124,53 +98,49 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 /// The checkpoint, validated from its first 256 bytes and its length before
 /// anything is allocated, then streamed in 1 MiB chunks straight into the
 /// weights: loading peaks at the weights plus one chunk, not twice the file.
-fn load_checkpoint(path: &Path) -> Result<Checkpoint, String> {
-    let shown = path.display();
+fn load_checkpoint(path: &Path) -> Result<Checkpoint, CliError> {
     let (mut file, len) = open_file(path, "checkpoint")?;
-    let read_error = |e: io::Error| format!("couldn't read checkpoint {shown}: {e}");
+    let mut read = |buf: &mut [u8]| {
+        read_up_to(&mut file, buf).map_err(|error| CliError::Read { what: "checkpoint", path: path.into(), error })
+    };
+    let in_file = |error| CliError::File { path: path.into(), error };
     let mut head = [0u8; 256];
-    let n = read_up_to(&mut file, &mut head).map_err(read_error)?;
-    let mut builder = CheckpointBuilder::new(&head[..n], len).map_err(|e| format!("{shown}: {e}"))?;
-    builder.push(&head[..n]).map_err(|e| format!("{shown}: {e}"))?;
+    let n = read(&mut head)?;
+    let mut builder = CheckpointBuilder::new(&head[..n], len).map_err(in_file)?;
+    builder.push(&head[..n]).map_err(in_file)?;
     let mut chunk = vec![0u8; CHUNK_BYTES];
     loop {
-        let n = read_up_to(&mut file, &mut chunk).map_err(read_error)?;
+        let n = read(&mut chunk)?;
         if n == 0 {
             break;
         }
-        builder.push(&chunk[..n]).map_err(|e| format!("{shown}: {e}"))?;
+        builder.push(&chunk[..n]).map_err(in_file)?;
     }
-    builder.finish().map_err(|e| format!("{shown}: {e}"))
+    builder.finish().map_err(in_file)
 }
 
 /// The tokenizer: a regular file of at most [`MAX_TOKENIZER_BYTES`], refused
 /// by its size before it is read.
-fn load_tokenizer(path: &Path) -> Result<Tokenizer, String> {
-    let shown = path.display();
+fn load_tokenizer(path: &Path) -> Result<Tokenizer, CliError> {
     let (file, len) = open_file(path, "tokenizer")?;
-    let too_large = |len: u64| {
-        format!(
-            "tokenizer {shown} is {len} bytes; a tokenizer file is at most {} MiB (Llama 2's is 434 KB): is it a tokenizer?",
-            MAX_TOKENIZER_BYTES >> 20
-        )
-    };
+    let too_large = |bytes: u64| CliError::TokenizerTooLarge { path: path.into(), bytes };
     if len > MAX_TOKENIZER_BYTES {
         return Err(too_large(len));
     }
     let mut bytes = Vec::with_capacity(len as usize);
     file.take(MAX_TOKENIZER_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("couldn't read tokenizer {shown}: {e}"))?;
+        .map_err(|error| CliError::Read { what: "tokenizer", path: path.into(), error })?;
     if bytes.len() as u64 > MAX_TOKENIZER_BYTES {
         return Err(too_large(bytes.len() as u64)); // it grew while we read it
     }
-    Tokenizer::from_bytes(&bytes).map_err(|e| format!("{shown}: {e}"))
+    Tokenizer::from_bytes(&bytes).map_err(|error| CliError::File { path: path.into(), error })
 }
 
 /// Prompt on stdout and read one line of at most [`MAX_LINE_BYTES`] (through
 /// `take`, so a stdin without newlines cannot fill the memory); `None` at the
 /// end of input.
-fn read_stdin(out: &mut Out, prompt: &str) -> Result<Option<String>, Stop> {
+fn read_stdin(out: &mut Out, prompt: &str) -> Result<Option<String>, CliError> {
     out.write(prompt)?;
     let mut line = Vec::new();
     // room for the longest line and its "\r\n"
@@ -179,7 +149,7 @@ fn read_stdin(out: &mut Out, prompt: &str) -> Result<Option<String>, Stop> {
     match n {
         Ok(0) => return Ok(None),
         Ok(_) => {}
-        Err(e) => return Err(Stop::Error(format!("couldn't read stdin: {e}"))),
+        Err(e) => return Err(CliError::Stdin(e)),
     }
     if line.last() == Some(&b'\n') {
         line.pop();
@@ -188,17 +158,12 @@ fn read_stdin(out: &mut Out, prompt: &str) -> Result<Option<String>, Stop> {
         }
     }
     if line.len() > MAX_LINE_BYTES {
-        return Err(Stop::Error(format!(
-            "a line of input is longer than {} bytes, the most read in chat mode",
-            MAX_LINE_BYTES
-        )));
+        return Err(CliError::LineTooLong);
     }
-    String::from_utf8(line)
-        .map(Some)
-        .map_err(|_| Stop::Error("a line of input is not UTF-8 text (the model reads UTF-8)".into()))
+    String::from_utf8(line).map(Some).map_err(|_| CliError::LineNotUtf8)
 }
 
-fn run(a: Args) -> Result<(), Stop> {
+fn run(a: Args) -> Result<(), CliError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let (threads, reduced) = cli::cap_threads(a.threads, cores);
     if let Some(msg) = reduced {
@@ -208,7 +173,7 @@ fn run(a: Args) -> Result<(), Stop> {
     llama2_wasm::parallel::start_native(threads - 1);
     let mut checkpoint = load_checkpoint(&a.checkpoint)?;
     if a.quantize {
-        checkpoint = checkpoint.quantize().map_err(|e| format!("{}: {e}", a.checkpoint.display()))?;
+        checkpoint = checkpoint.quantize().map_err(|error| CliError::File { path: a.checkpoint.clone(), error })?;
     }
     let tokenizer = load_tokenizer(&a.tokenizer)?;
     let mut llama = Llama::new(checkpoint, tokenizer, false)?;
@@ -260,18 +225,18 @@ fn run(a: Args) -> Result<(), Stop> {
 
 fn main() -> ExitCode {
     let argv: Vec<_> = std::env::args_os().collect();
-    let result = match cli::parse_args(&argv) {
-        Ok(Command::Help) => Out(io::stdout().lock()).write(&format!("{USAGE}\n")),
-        Ok(Command::Run(args)) => run(args),
-        Err(msg) => {
-            note(&format!("error: {msg}\n\n{USAGE}"));
-            return ExitCode::FAILURE;
-        }
-    };
+    let result = cli::parse_args(&argv).and_then(|command| match command {
+        Command::Help => Out(io::stdout().lock()).write(&format!("{USAGE}\n")),
+        Command::Run(args) => run(args),
+    });
     match result {
-        Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
-        Err(Stop::Error(msg)) => {
-            note(&format!("error: {msg}"));
+        Ok(()) | Err(CliError::Closed) => ExitCode::SUCCESS,
+        Err(e) if e.shows_usage() => {
+            note(&format!("error: {e}\n\n{USAGE}"));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            note(&format!("error: {e}"));
             ExitCode::FAILURE
         }
     }

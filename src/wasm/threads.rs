@@ -31,7 +31,7 @@ pub fn threads_joined() -> usize {
 #[wasm_bindgen(js_name = enableThreads)]
 pub fn enable_threads(helpers: &JsValue) -> Result<usize, JsError> {
     let helpers = index_from_js(helpers, "helpers")?;
-    crate::parallel::enable(helpers).map_err(|e| JsError::new(&e))
+    Ok(crate::parallel::enable(helpers)?)
 }
 
 /// Split matmuls of at least `weights` weights (default 65,536; tests use 0
@@ -51,7 +51,7 @@ pub fn thread_helper(index: &JsValue) -> Result<(), JsError> {
     if !threads_supported() {
         return Err(JsError::new("this wasm build has no threads (use www/pkg-threads)"));
     }
-    Err(JsError::new(&crate::parallel::helper_loop(index)))
+    Err(crate::parallel::helper_loop(index).into())
 }
 
 /// A helper Worker caught a trap inside `threadHelper`: its parts are
