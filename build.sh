@@ -5,7 +5,7 @@
 #   ./build.sh build    set up and build only
 #   ./build.sh test     set up, build, and run every test (native, wasm in headless
 #                       Chromium, and the demo page end to end)
-#   ./build.sh fuzz     cargo fuzz (nightly) on each target for FUZZ_SECONDS (300)
+#   ./build.sh fuzz     cargo fuzz (the pinned nightly) on each target for FUZZ_SECONDS (300)
 #   ./build.sh bench    speed and memory: Chromium (SIMD and scalar builds) vs the
 #                       native CLI and candle's wasm build; prints a table, writes
 #                       bench/out/results.json
@@ -211,11 +211,12 @@ run_bench() {
     node bench/run.mjs
 }
 
-# Fuzzing (cargo fuzz, nightly): each target for FUZZ_SECONDS (default 300),
+# Fuzzing (cargo fuzz, on the threaded build's pinned $NIGHTLY: libFuzzer's
+# sanitizer flags need nightly): each target for FUZZ_SECONDS (default 300),
 # seeded from the model files in www/models.
 run_fuzz() {
-    rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
-    command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz
+    rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 || die "fuzzing needs Rust $NIGHTLY (rustup toolchain install $NIGHTLY)"
+    command -v cargo-fuzz >/dev/null || cargo +"$NIGHTLY" install cargo-fuzz
     mkdir -p fuzz/corpus/checkpoint fuzz/corpus/tokenizer fuzz/corpus/encode fuzz/corpus/generate fuzz/corpus/cli_args fuzz/corpus/model_api
     cp -u www/models/stories260K.bin www/models/stories260K_v1.bin www/models/stories260K_q80.bin fuzz/corpus/checkpoint/
     cp -u www/models/tok512.bin fuzz/corpus/tokenizer/
@@ -226,7 +227,7 @@ run_fuzz() {
     printf 'llama2\000--help' > fuzz/corpus/cli_args/help
     for target in ${FUZZ_TARGETS:-checkpoint tokenizer encode generate cli_args model_api}; do
         say "fuzzing $target for ${FUZZ_SECONDS:-300} s"
-        (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+        (cd fuzz && cargo +"$NIGHTLY" fuzz run "$target" "corpus/$target" -- \
             -max_total_time="${FUZZ_SECONDS:-300}" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1)
     done
 }
@@ -276,6 +277,6 @@ case "$cmd" in
     test) setup_rust; setup_nightly; setup_browser; setup_npm; fetch_models; build_wasm; build_wasm_threads; run_tests ;;
     bench) setup_rust; setup_nightly; setup_browser; setup_npm; fetch_models; build_wasm; build_wasm_threads
         build_wasm_scalar; build_candle; build_runc; run_bench ;;
-    fuzz) setup_rust; fetch_models; run_fuzz ;;
+    fuzz) setup_rust; setup_nightly; fetch_models; run_fuzz ;;
     *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench|fuzz])" ;;
 esac
