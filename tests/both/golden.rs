@@ -44,36 +44,33 @@ fn tokens(c: &Value) -> Vec<u32> {
     c["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
 }
 
+/// The cases of one `kind` in `runc_parity.jsonl`'s text, each made by `case`.
+fn cases<T>(text: &str, kind: &str, case: impl Fn(&Value) -> T) -> Vec<T> {
+    jsonl(text).iter().filter(|c| c["kind"] == kind).map(case).collect()
+}
+
 /// The `generate` cases of `runc_parity.jsonl`'s text.
 pub fn generate_cases(text: &str) -> Vec<GenerateCase> {
-    jsonl(text)
-        .into_iter()
-        .filter(|c| c["kind"] == "generate")
-        .map(|c| GenerateCase {
-            model: string(&c, "model"),
-            tokenizer: string(&c, "tokenizer"),
-            prompt: string(&c, "prompt"),
-            temperature: c["temperature"].as_f64().unwrap(),
-            topp: c["topp"].as_f64().unwrap(),
-            seed: c["seed"].as_u64().unwrap(),
-            steps: c["steps"].as_i64().unwrap(),
-            tokens: tokens(&c),
-            stdout: string(&c, "stdout"),
-        })
-        .collect()
+    cases(text, "generate", |c| GenerateCase {
+        model: string(c, "model"),
+        tokenizer: string(c, "tokenizer"),
+        prompt: string(c, "prompt"),
+        temperature: c["temperature"].as_f64().unwrap(),
+        topp: c["topp"].as_f64().unwrap(),
+        seed: c["seed"].as_u64().unwrap(),
+        steps: c["steps"].as_i64().unwrap(),
+        tokens: tokens(c),
+        stdout: string(c, "stdout"),
+    })
 }
 
 /// The `encode` cases of `runc_parity.jsonl`'s text.
 pub fn encode_cases(text: &str) -> Vec<EncodeCase> {
-    jsonl(text)
-        .into_iter()
-        .filter(|c| c["kind"] == "encode")
-        .map(|c| EncodeCase {
-            tokenizer: string(&c, "tokenizer"),
-            text: string(&c, "text"),
-            bos: c["bos"].as_bool().unwrap(),
-            eos: c["eos"].as_bool().unwrap(),
-            tokens: tokens(&c),
-        })
-        .collect()
+    cases(text, "encode", |c| EncodeCase {
+        tokenizer: string(c, "tokenizer"),
+        text: string(c, "text"),
+        bos: c["bos"].as_bool().unwrap(),
+        eos: c["eos"].as_bool().unwrap(),
+        tokens: tokens(c),
+    })
 }

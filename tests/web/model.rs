@@ -11,9 +11,7 @@ fn generation_matches_run_c_through_the_model_class() {
     let mut n = 0;
     for c in generate_cases().iter().filter(|c| !c.model.contains("_q80")) {
         let mut model = new_model(model_file(&c.model), model_file(&c.tokenizer), false).unwrap();
-        let text = run_case(&mut model, c);
-        assert_eq!(model.tokens(), c.tokens, "tokens differ for {c:?}");
-        assert_eq!(text, c.stdout);
+        assert_reproduces(&mut model, c, "tokens");
         n += 1;
     }
     assert!(n >= 8, "only {n} golden cases ran");

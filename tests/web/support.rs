@@ -121,6 +121,13 @@ pub fn run_case(model: &mut Model, c: &GenerateCase) -> String {
     text
 }
 
+/// Run a golden case: run.c's tokens and text, or fail naming `what` and the case.
+pub fn assert_reproduces(model: &mut Model, c: &GenerateCase, what: &str) {
+    let text = run_case(model, c);
+    assert_eq!(model.tokens(), c.tokens, "{what} differ for {c:?}");
+    assert_eq!(text, c.stdout);
+}
+
 pub fn get(o: &JsValue, key: &str) -> JsValue {
     js_sys::Reflect::get(o, &JsValue::from_str(key)).unwrap()
 }
