@@ -13,8 +13,9 @@
 # Setup is idempotent: it adds the wasm32 target, installs wasm-bindgen-cli
 # (the version Cargo.lock pins) and wasm-pack with cargo when missing, and for
 # `test` installs Debian's chromium + chromium-driver when missing (as root);
-# the threaded build also needs a pinned nightly Rust with rust-src (installed
-# by rustup when missing).
+# the threaded build (and fuzzing) also needs a pinned nightly Rust with
+# rust-src (installed by rustup when missing). Serving needs Node.js
+# (serve.mjs); the page tests and the bench also npm's playwright-core.
 # Reference models come from ../shared when it exists (the developers' and
 # CI's machines), else from their public download addresses.
 set -euo pipefail
