@@ -5,16 +5,17 @@
 #   ./build.sh build    set up and build only
 #   ./build.sh test     set up, build, and run every test (native, wasm in headless
 #                       Chromium, and the demo page end to end)
-#   ./build.sh fuzz     cargo fuzz (nightly) on each target for FUZZ_SECONDS (300)
+#   ./build.sh fuzz     cargo fuzz (the pinned nightly) on each target for FUZZ_SECONDS (300)
 #   ./build.sh bench    speed and memory: Chromium (SIMD and scalar builds) vs the
 #                       native CLI and candle's wasm build; prints a table, writes
-#                       tests/bench/out/results.json
+#                       bench/out/results.json
 #
 # Setup is idempotent: it adds the wasm32 target, installs wasm-bindgen-cli
 # (the version Cargo.lock pins) and wasm-pack with cargo when missing, and for
 # `test` installs Debian's chromium + chromium-driver when missing (as root);
-# the threaded build also needs a pinned nightly Rust with rust-src (installed
-# by rustup when missing).
+# the threaded build (and fuzzing) also needs a pinned nightly Rust with
+# rust-src (installed by rustup when missing). Serving needs Node.js
+# (serve.mjs); the page tests and the bench also npm's playwright-core.
 # Reference models come from ../shared when it exists (the developers' and
 # CI's machines), else from their public download addresses.
 set -euo pipefail
@@ -64,33 +65,36 @@ setup_nightly() {
         || say "could not install $NIGHTLY: the demo will run single-threaded"
 }
 
+# Install Debian packages when root with apt-get, else stop with `why`.
+apt_install() {
+    local why=$1
+    shift
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "$why"
+    say "installing $*"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
 setup_browser() {
     if command -v chromedriver >/dev/null && { command -v chromium >/dev/null || command -v google-chrome >/dev/null; }; then
         return
     fi
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        say "installing chromium and chromium-driver"
-        apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
-    else
-        die "the browser tests need Chrome/Chromium and a matching chromedriver on PATH"
-    fi
+    apt_install "the browser tests need Chrome/Chromium and a matching chromedriver on PATH" chromium chromium-driver
 }
 
+# Node.js: the static server (serve.mjs) needs node alone; the page tests and
+# the bench also need npm and its packages (setup_npm).
 setup_node() {
-    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-            say "installing nodejs and npm"
-            apt-get update -q
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm
-        else
-            die "the page tests need Node.js and npm on PATH"
-        fi
-    fi
-    # playwright-core drives the system's Chromium; it downloads no browser
-    if [ ! -d tests/node_modules/playwright-core ] || [ tests/package-lock.json -nt tests/node_modules ]; then
-        say "installing the browser tests' npm packages (playwright-core)"
-        (cd tests && npm ci --no-audit --no-fund)
+    command -v node >/dev/null || apt_install "serving the page needs Node.js on PATH" nodejs npm
+}
+
+# playwright-core (package.json) drives the system's Chromium; it downloads no browser
+setup_npm() {
+    setup_node
+    command -v npm >/dev/null || apt_install "the page tests need npm on PATH" npm
+    if [ ! -d node_modules/playwright-core ] || [ package-lock.json -nt node_modules ]; then
+        say "installing the page tests' and the bench's npm packages (playwright-core)"
+        npm ci --no-audit --no-fund
     fi
 }
 
@@ -157,11 +161,11 @@ build_wasm_scalar() {
 }
 
 # candle's llama2.c model for wasm32, the benchmark's comparison point
-# (tests/bench/candle; its own Cargo.lock; a few minutes the first time). A
+# (bench/candle; its own Cargo.lock; a few minutes the first time). A
 # failed build leaves the candle column out rather than stopping the bench.
 build_candle() {
-    say "building candle's llama2-c for wasm (tests/bench/candle/pkg)"
-    (cd tests/bench/candle && wasm-pack build --release --target web --out-dir pkg --no-typescript --no-pack) \
+    say "building candle's llama2-c for wasm (bench/candle/pkg)"
+    (cd bench/candle && wasm-pack build --release --target web --out-dir pkg --no-typescript --no-pack) \
         || say "candle did not build: the benchmark runs without it"
 }
 
@@ -170,7 +174,7 @@ build_candle() {
 # run.c as `make runfast` (gcc -Ofast), runq.c as its speed build (gcc -Ofast
 # -march=native). The sources come from $SHARED/reference when it exists, else
 # from llama2.c's repository (never into git). Also the machine's memory
-# ceiling (tests/bench/bandwidth.c). Without a C compiler (or the sources) the
+# ceiling (bench/bandwidth.c). Without a C compiler (or the sources) the
 # bench leaves them out.
 build_runc() {
     if ! command -v gcc >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -196,23 +200,24 @@ build_runc() {
         || say "gcc failed on runq.c: the benchmark runs without it"; }
     say "building the memory ceiling probe into target/"
     # 128-bit SSE (x86-64's baseline, wasm SIMD's width) and this CPU's widest
-    gcc -Ofast -o target/bandwidth-sse tests/bench/bandwidth.c -lpthread \
-        && gcc -Ofast -march=native -o target/bandwidth-native tests/bench/bandwidth.c -lpthread \
+    gcc -Ofast -o target/bandwidth-sse bench/bandwidth.c -lpthread \
+        && gcc -Ofast -march=native -o target/bandwidth-native bench/bandwidth.c -lpthread \
         || say "gcc failed: the benchmark runs without the memory ceiling"
 }
 
 run_bench() {
     say "building the native CLI (cargo build --release)"
     cargo build --release
-    say "benchmark (tests/bench/run.mjs; random checkpoints are made once into tests/bench/models)"
-    (cd tests && node bench/run.mjs)
+    say "benchmark (bench/run.mjs; random checkpoints are made once into bench/models)"
+    node bench/run.mjs
 }
 
-# Fuzzing (cargo fuzz, nightly): each target for FUZZ_SECONDS (default 300),
+# Fuzzing (cargo fuzz, on the threaded build's pinned $NIGHTLY: libFuzzer's
+# sanitizer flags need nightly): each target for FUZZ_SECONDS (default 300),
 # seeded from the model files in www/models.
 run_fuzz() {
-    rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
-    command -v cargo-fuzz >/dev/null || cargo +nightly install cargo-fuzz
+    rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 || die "fuzzing needs Rust $NIGHTLY (rustup toolchain install $NIGHTLY)"
+    command -v cargo-fuzz >/dev/null || cargo +"$NIGHTLY" install cargo-fuzz
     mkdir -p fuzz/corpus/checkpoint fuzz/corpus/tokenizer fuzz/corpus/encode fuzz/corpus/generate fuzz/corpus/cli_args fuzz/corpus/model_api
     cp -u www/models/stories260K.bin www/models/stories260K_v1.bin www/models/stories260K_q80.bin fuzz/corpus/checkpoint/
     cp -u www/models/tok512.bin fuzz/corpus/tokenizer/
@@ -223,31 +228,14 @@ run_fuzz() {
     printf 'llama2\000--help' > fuzz/corpus/cli_args/help
     for target in ${FUZZ_TARGETS:-checkpoint tokenizer encode generate cli_args model_api}; do
         say "fuzzing $target for ${FUZZ_SECONDS:-300} s"
-        (cd fuzz && cargo +nightly fuzz run "$target" "corpus/$target" -- \
+        (cd fuzz && cargo +"$NIGHTLY" fuzz run "$target" "corpus/$target" -- \
             -max_total_time="${FUZZ_SECONDS:-300}" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1)
     done
 }
 
 serve() {
-    command -v python3 >/dev/null || die "serving needs python3 (or serve www/ with any static server)"
     say "serving the demo at http://localhost:$PORT  (Ctrl-C to stop)"
-    # http.server plus two headers: a cross-origin-isolated page gets a 5 µs
-    # performance.now() instead of 100 µs (the inspector's per-token timings)
-    exec python3 - "$PORT" <<'PY'
-import functools, http.server, sys
-
-class Handler(http.server.SimpleHTTPRequestHandler):
-    def end_headers(self):
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        super().end_headers()
-
-server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), functools.partial(Handler, directory="www"))
-try:
-    server.serve_forever()
-except KeyboardInterrupt:
-    pass
-PY
+    exec node serve.mjs www "$PORT"
 }
 
 # Sum a log's test counts into "N M" (passed, failed): cargo's "test result"
@@ -274,7 +262,7 @@ run_tests() {
     wasm-pack test --headless --chrome 2>&1 | tee "$log" || status=1
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     say "page tests (headless Chromium via playwright-core; screenshots in tests/e2e/out)"
-    (cd tests && node --test --test-concurrency=1 e2e/) 2>&1 | tee "$log" || status=1
+    node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$log" || status=1
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     rm -f "$log"
     [ "$status" = 0 ] || failed=$((failed > 0 ? failed : 1))
@@ -284,12 +272,12 @@ run_tests() {
 
 cmd=${1:-serve}
 case "$cmd" in
-    serve) setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true; serve ;;
+    serve) setup_rust; setup_nightly; setup_node; fetch_models; build_wasm; build_wasm_threads || true; serve ;;
     build) setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true ;;
     # the tests need the threaded build: they check it gives run.c's tokens
-    test) setup_rust; setup_nightly; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_threads; run_tests ;;
-    bench) setup_rust; setup_nightly; setup_browser; setup_node; fetch_models; build_wasm; build_wasm_threads
+    test) setup_rust; setup_nightly; setup_browser; setup_npm; fetch_models; build_wasm; build_wasm_threads; run_tests ;;
+    bench) setup_rust; setup_nightly; setup_browser; setup_npm; fetch_models; build_wasm; build_wasm_threads
         build_wasm_scalar; build_candle; build_runc; run_bench ;;
-    fuzz) setup_rust; fetch_models; run_fuzz ;;
+    fuzz) setup_rust; setup_nightly; fetch_models; run_fuzz ;;
     *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench|fuzz])" ;;
 esac

@@ -1,6 +1,6 @@
 //! The native half of the bit-identity check: the SIMD kernels here (SSE2)
 //! give the logits recorded in tests/both/logits.txt, which the browser
-//! test (tests/web.rs, SIMD128) compares against too. See tests/both/mod.rs.
+//! test (tests/web/kernels.rs, SIMD128) compares against too. See tests/both/mod.rs.
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;

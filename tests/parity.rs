@@ -4,7 +4,7 @@
 mod both;
 mod common;
 
-use common::{data, generate_cases, jsonl};
+use common::{data, encode_cases, generate_cases, jsonl};
 use llama2_wasm::kernels::Kernels;
 use llama2_wasm::sampler::SamplerParams;
 use llama2_wasm::checkpoint::Matrix;
@@ -92,14 +92,12 @@ fn quantize_on_load_equals_the_exported_q80_file() {
 
 #[test]
 fn every_encode_matches_run_c() {
-    let cases: Vec<_> = jsonl("runc_parity.jsonl").into_iter().filter(|c| c["kind"] == "encode").collect();
+    let cases = encode_cases();
     assert!(cases.len() >= 8);
     for c in cases {
-        let tok = Tokenizer::from_bytes(&data(c["tokenizer"].as_str().unwrap())).unwrap();
-        let text = c["text"].as_str().unwrap();
-        let want: Vec<u32> = c["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
-        let got = tok.encode(text, c["bos"].as_bool().unwrap(), c["eos"].as_bool().unwrap()).unwrap();
-        assert_eq!(got, want, "encode({text:?}) with {}", c["tokenizer"]);
+        let tok = Tokenizer::from_bytes(&data(&c.tokenizer)).unwrap();
+        let got = tok.encode(&c.text, c.bos, c.eos).unwrap();
+        assert_eq!(got, c.tokens, "encode({:?}) with {}", c.text, c.tokenizer);
     }
 }
 

@@ -1,10 +1,11 @@
 //! Checks that run natively (tests/digest.rs, tests/parity.rs) and in the
-//! browser (tests/web.rs) alike.
+//! browser (tests/web/) alike; the golden files' parser beside it,
+//! tests/both/golden.rs, is shared the same way.
 //!
 //! The same logits in the browser and natively: fixed cases run through the
 //! SIMD kernels, every logit's bits folded into one digest per case. The
 //! expected digests live in `tests/both/logits.txt`; the native test
-//! (tests/digest.rs) and the browser test (tests/web.rs) both compare against
+//! (tests/digest.rs) and the browser test (tests/web/kernels.rs) both compare against
 //! it, so a kernel that computes one different bit on either side fails.
 //!
 //! Regenerate after a deliberate change of the SIMD arithmetic with

@@ -1,8 +1,13 @@
 //! Shared by the native tests: where the reference files are, and the golden
-//! cases recorded from llama2.c's run.c.
+//! cases recorded from llama2.c's run.c (parsed by tests/both/golden.rs,
+//! which the browser tests share).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+
+#[path = "../both/golden.rs"]
+mod golden;
+pub use golden::{EncodeCase, GenerateCase};
 
 /// A reference file: `www/models/` and `tests/golden/` are filled by
 /// `./build.sh` from `../shared`; `../shared` itself is the fallback.
@@ -22,41 +27,19 @@ pub fn data(name: &str) -> Vec<u8> {
     panic!("reference file {name} not found in www/models, tests/golden or ../shared: run ./build.sh first");
 }
 
-pub fn jsonl(name: &str) -> Vec<serde_json::Value> {
-    String::from_utf8(data(name))
-        .expect("golden file is UTF-8")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("golden line is JSON"))
-        .collect()
+fn text(name: &str) -> String {
+    String::from_utf8(data(name)).expect("golden file is UTF-8")
 }
 
-pub struct GenerateCase {
-    pub model: String,
-    pub tokenizer: String,
-    pub prompt: String,
-    pub temperature: f64,
-    pub topp: f64,
-    pub seed: u64,
-    pub steps: i64,
-    pub tokens: Vec<u32>,
-    pub stdout: String,
+/// A golden JSON Lines file, one value per line.
+pub fn jsonl(name: &str) -> Vec<serde_json::Value> {
+    golden::jsonl(&text(name))
 }
 
 pub fn generate_cases() -> Vec<GenerateCase> {
-    jsonl("runc_parity.jsonl")
-        .into_iter()
-        .filter(|c| c["kind"] == "generate")
-        .map(|c| GenerateCase {
-            model: c["model"].as_str().unwrap().into(),
-            tokenizer: c["tokenizer"].as_str().unwrap().into(),
-            prompt: c["prompt"].as_str().unwrap().into(),
-            temperature: c["temperature"].as_f64().unwrap(),
-            topp: c["topp"].as_f64().unwrap(),
-            seed: c["seed"].as_u64().unwrap(),
-            steps: c["steps"].as_i64().unwrap(),
-            tokens: c["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect(),
-            stdout: c["stdout"].as_str().unwrap().into(),
-        })
-        .collect()
+    golden::generate_cases(&text("runc_parity.jsonl"))
+}
+
+pub fn encode_cases() -> Vec<EncodeCase> {
+    golden::encode_cases(&text("runc_parity.jsonl"))
 }

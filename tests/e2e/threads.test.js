@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { serve, CHROMIUM_OPTIONS, dropRandom15M, goldenCases } from "../static-server.mjs";
+import { serve } from "../../serve.mjs";
+import { CHROMIUM_OPTIONS, dropRandom15M, goldenCases } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");

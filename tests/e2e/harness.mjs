@@ -1,54 +1,13 @@
-// A static file server on 127.0.0.1 for the page tests and the benchmark:
-// serves files below `root`, only under the given URL prefixes.
-import http from "node:http";
+// The page tests' harness: Chromium as they (and the benchmark) launch it,
+// the page opened on the static server (../../serve.mjs), run.c's golden
+// cases, and a random checkpoint dropped on the page. Not a test file itself
+// (`node --test e2e/` runs only *.test.js).
 import fs from "node:fs";
 import path from "node:path";
+import { chromium } from "playwright-core";
+import { serve } from "../../serve.mjs";
 
-const TYPES = {
-  ".html": "text/html; charset=utf-8",
-  ".js": "text/javascript; charset=utf-8",
-  ".mjs": "text/javascript; charset=utf-8",
-  ".css": "text/css; charset=utf-8",
-  ".json": "application/json",
-  ".wasm": "application/wasm",
-};
-
-/**
- * Start serving; resolves to { url, close() }. `isolated: false` leaves out
- * the COOP/COEP headers, as a plain static host would.
- */
-export async function serve(root, prefixes = ["/"], { isolated = true } = {}) {
-  root = path.resolve(root);
-  const server = http.createServer((req, res) => {
-    const pathname = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    const file = path.join(root, pathname.endsWith("/") ? pathname + "index.html" : pathname);
-    const allowed = prefixes.some((p) => pathname.startsWith(p)) && file.startsWith(root + path.sep);
-    if (!allowed || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
-      res.writeHead(404).end("not found");
-      return;
-    }
-    const headers = {
-      "Content-Type": TYPES[path.extname(file)] ?? "application/octet-stream",
-      "Content-Length": fs.statSync(file).size,
-      "Cache-Control": "no-store",
-    };
-    if (isolated) {
-      // cross-origin isolated, as ./build.sh serves it: SharedArrayBuffer for
-      // the threaded build, and a 5 µs performance.now()
-      headers["Cross-Origin-Opener-Policy"] = "same-origin";
-      headers["Cross-Origin-Embedder-Policy"] = "require-corp";
-    }
-    res.writeHead(200, headers);
-    fs.createReadStream(file).pipe(res);
-  });
-  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
-
-/** Chromium as these tests run it: Debian's, headless, no network chatter. */
+/** Chromium as the page tests and the bench run it: Debian's, headless, no network chatter. */
 export const CHROMIUM_OPTIONS = {
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
@@ -60,7 +19,6 @@ export const CHROMIUM_OPTIONS = {
  * collect uncaught page errors. Returns { server, browser, page, pageErrors }.
  */
 export async function openPage(www, viewport) {
-  const { chromium } = await import("playwright-core");
   const server = await serve(www);
   const browser = await chromium.launch(CHROMIUM_OPTIONS);
   const page = await browser.newPage({ viewport });
@@ -70,7 +28,11 @@ export async function openPage(www, viewport) {
   return { server, browser, page, pageErrors };
 }
 
-/** run.c's recorded cases (tests/golden/runc_parity.jsonl, copied by build.sh). */
+/**
+ * run.c's recorded cases (tests/golden/runc_parity.jsonl, copied by build.sh):
+ * JavaScript's one parser of the golden file (the Rust tests' is
+ * tests/both/golden.rs).
+ */
 export function goldenCases(root) {
   return fs
     .readFileSync(path.join(root, "tests/golden/runc_parity.jsonl"), "utf8")

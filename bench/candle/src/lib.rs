@@ -1,6 +1,6 @@
 //! The benchmark's comparison point: candle's llama2.c model (candle-transformers
 //! `llama2_c`, as in candle's own wasm example), built for wasm32 + SIMD128.
-//! Used only by tests/bench (`./build.sh bench`), never by the page.
+//! Used only by the benchmark in bench/ (`./build.sh bench`), never by the page.
 use candle_core::{DType, Device, IndexOp, Tensor};
 use candle_transformers::models::llama2_c::{Cache, Config, Llama};
 use candle_transformers::models::llama2_c_weights::TransformerWeights;

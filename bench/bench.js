@@ -58,14 +58,14 @@ async function bench({ pkg, threads = 1, checkpoint, tokenizer, runs = 3, steps 
 }
 
 /**
- * candle's llama2-c (tests/bench/candle), same protocol: greedy from BOS,
+ * candle's llama2-c (bench/candle), same protocol: greedy from BOS,
  * the same warm-up, timer from the first token. options: { checkpoint, runs, steps }
  * returns { runs: [{ tokPerSec, tokens }] }, or { error } when it is not built.
  */
 async function benchCandle({ checkpoint, runs = 3, steps = 256 }) {
   let candle;
   try {
-    candle = await import("/tests/bench/candle/pkg/candle_bench.js");
+    candle = await import("/bench/candle/pkg/candle_bench.js");
     await candle.default();
   } catch (e) {
     return { error: `candle is not built: ${e.message}` };

@@ -1,7 +1,7 @@
 // Random-weight checkpoints of the stories15M / 42M / 110M shapes (legacy v0,
 // fp32, shared classifier, 32000-token vocabulary): they cost the same per
 // token as the real ones, which cannot be downloaded here. Deterministic
-// (xorshift32 from a fixed seed); written once into tests/bench/models/ and
+// (xorshift32 from a fixed seed); written once into bench/models/ and
 // reused while their size is right. Each also gets a Q8_0 copy in llama2.c's
 // export version 2 (export.py's `version2_export`, the file runq.c reads):
 // random-<shape>_q80.bin, the same weights quantized.
