@@ -1,0 +1,236 @@
+// Generating: the form's settings, the loop that steps the model, the text
+// as it streams in (#output, one span per position) and the numbers under
+// the form (#stats).
+import { createStats } from "./stats.js";
+
+// Generation runs in short tasks (a MessageChannel loop), each stepping for
+// about SLICE_MS, so the browser handles input between them; a
+// requestAnimationFrame loop paints what they produced, at most every
+// PAINT_EVERY_MS. Measured on the 2-core bench machine (15M shape, see
+// README "Performance"): stepping inside rAF alone reached ~75% of a raw
+// step() loop (a 9 ms token does not fit twice in a 16.7 ms frame, and
+// overrunning costs a whole frame); tasks + painting every frame ~80%
+// (producing each frame costs CPU and memory bandwidth there); tasks +
+// painting every ~50 ms ~85%. Text still streams visibly at ~16 paints/s.
+const SLICE_MS = 4;
+const PAINT_EVERY_MS = 50;
+
+const $ = (id) => document.getElementById(id);
+
+/**
+ * The generation form and its text. Options: `model()` the model to run
+ * (or null); `clearError()`, `showError(e)`; `onText(model, spans,
+ * promptLength, manual)` when a new text starts (its tokens' spans will
+ * fill `spans`), `onPaint(force)` when text was painted, `onSpeed(tokPerSec)`
+ * a new speed reading; `onStopClick()` when the user stops the run.
+ */
+export function createGeneration({ model: currentModel, clearError, showError, onText, onPaint, onSpeed, onStopClick }) {
+  const output = $("output");
+  const generateButton = $("generate-button");
+  const stopButton = $("stop-button");
+  const stats = createStats({ onSpeed });
+  let run = null; // the generation in progress: { model, frame, pending, spans, ... }
+  const ticker = new MessageChannel();
+  ticker.port1.onmessage = tick;
+
+  function readNumber(id) {
+    const el = $(id);
+    const v = Number(el.value);
+    if (el.value.trim() === "" || !Number.isFinite(v)) {
+      throw new Error(`${el.labels[0].querySelector("span").firstChild.textContent.trim()} must be a number`);
+    }
+    return v;
+  }
+
+  /**
+   * Start a generation with the form's settings. `manual`: the walkthrough
+   * steps it one token per click instead of the task loop.
+   */
+  function start(manual = false) {
+    const model = currentModel();
+    if (!model) return;
+    stop();
+    clearError();
+    try {
+      model.start($("prompt").value, readNumber("temperature"), readNumber("topp"), readNumber("seed"), readNumber("steps"));
+    } catch (e) {
+      showError(e);
+      return;
+    }
+    output.replaceChildren();
+    output.classList.add("running");
+    stats.seed(model.seed);
+    run = {
+      model,
+      manual,
+      pending: [], // { pos, text } produced but not yet painted
+      spans: [], // position -> the span of the token it produced
+      last: null, // the newest span
+      count: model.tokenCount,
+      started: performance.now(),
+      promptLength: model.promptLength,
+      decodeStart: 0, // when the first sampled token arrived (run.c starts its timer there)
+      decodeFrom: 0, // token count at that moment
+      frame: manual ? 0 : requestAnimationFrame(paint),
+    };
+    onText(model, run.spans, model.promptLength, manual);
+    generateButton.disabled = false;
+    stopButton.disabled = false;
+    stats.update(run);
+    if (!manual) ticker.port2.postMessage(null);
+  }
+
+  /**
+   * One step() of the run; false when the generation is over. Position p
+   * produces token p + 1: its text becomes the span of position p.
+   */
+  function stepOnce(r) {
+    const piece = r.model.step();
+    const count = r.model.tokenCount;
+    if (piece === undefined) {
+      // the text ended on BOS with nothing left to show: still a position to inspect
+      if (count !== r.count) r.pending.push({ pos: count - 2, text: "", end: true });
+      return false;
+    }
+    if (count !== r.count) {
+      r.count = count;
+      r.pending.push({ pos: count - 2, text: piece });
+      if (!r.decodeStart && count > r.promptLength) {
+        r.decodeStart = performance.now();
+        r.decodeFrom = count;
+      }
+    } else if (piece) {
+      r.pending.push({ pos: -1, text: piece }); // the end of a split character: same token
+    }
+    return true;
+  }
+
+  /** One task: step for about SLICE_MS (at least once), then yield to the page. */
+  function tick() {
+    const r = run;
+    if (!r || r.manual) return;
+    const end = performance.now() + SLICE_MS;
+    try {
+      do {
+        if (!stepOnce(r)) {
+          finish();
+          return;
+        }
+      } while (performance.now() < end);
+    } catch (e) {
+      showError(e);
+      finish();
+      return;
+    }
+    ticker.port2.postMessage(null);
+  }
+
+  /**
+   * The walkthrough's button: one token (starting a generation first if
+   * needed); `report({ more, positions, promptLength })` before the run
+   * ends, if it does.
+   */
+  function walkStep(report) {
+    clearError();
+    if (!run?.manual || run.model !== currentModel()) start(true);
+    const r = run;
+    if (!r) return;
+    let more = false;
+    try {
+      more = stepOnce(r);
+    } catch (e) {
+      showError(e);
+    }
+    flush(r, true);
+    onPaint(true);
+    report({ more, positions: Math.max(0, r.count - 1), promptLength: r.promptLength });
+    if (!more) finish();
+  }
+
+  /** In an animation frame: append the new text and refresh the numbers. */
+  function paint() {
+    const r = run;
+    if (!r) return;
+    flush(r);
+    onPaint(false);
+    r.timer = setTimeout(() => (r.frame = requestAnimationFrame(paint)), PAINT_EVERY_MS);
+  }
+
+  function flush(r, force = false) {
+    if (r.pending.length) {
+      const frag = document.createDocumentFragment();
+      for (const { pos, text, end } of r.pending) {
+        if (pos < 0) {
+          if (r.last) r.last.textContent += text;
+          continue;
+        }
+        const span = document.createElement("span");
+        span.className = (pos + 1 < r.promptLength ? "tok prompt" : "tok") + (end ? " end" : "");
+        span.dataset.pos = pos;
+        span.textContent = text;
+        r.spans[pos] = span;
+        r.last = span;
+        frag.append(span);
+      }
+      output.append(frag);
+      r.pending = [];
+    }
+    stats.refresh(r, force);
+  }
+
+  /** The loop ended by itself (steps done, BOS, or an error): paint the rest. */
+  function finish() {
+    if (!run) return;
+    run.ended = performance.now();
+    stop();
+  }
+
+  function stop() {
+    const r = run;
+    if (!r) return;
+    clearTimeout(r.timer);
+    cancelAnimationFrame(r.frame);
+    r.ended ??= performance.now();
+    flush(r, true);
+    onPaint(true);
+    run = null;
+    output.classList.remove("running");
+    stopButton.disabled = true;
+  }
+
+  /** The engine crashed: drop the run without touching its (dead) model, and wait for the next one. */
+  function abandon() {
+    const r = run;
+    run = null; // stop() would read the dead model
+    if (r) {
+      clearTimeout(r.timer);
+      cancelAnimationFrame(r.frame);
+      output.classList.remove("running");
+      stopButton.disabled = true;
+    }
+    generateButton.disabled = true;
+  }
+
+  /** A model to generate with (its config()), or null while there is none. */
+  function ready(config) {
+    if (config) $("steps").max = config.seq_len;
+    generateButton.disabled = !config;
+  }
+
+  $("controls").addEventListener("submit", (e) => {
+    e.preventDefault();
+    start();
+  });
+  stopButton.addEventListener("click", () => {
+    onStopClick();
+    stop();
+  });
+  $("prompt").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      start();
+    }
+  });
+
+  return { output, start, stop, walkStep, abandon, ready };
+}
