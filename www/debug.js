@@ -1,5 +1,5 @@
 // Test and benchmark hooks: window.llama2Debug, for tests/e2e and
-// tests/bench/run.mjs only (memory, raw step() speed, logits hashes, the
+// bench/run.mjs only (memory, raw step() speed, logits hashes, the
 // threads in use, and test-only crashes and memory limits). Not part of the
 // page's behaviour: nothing on the page calls them.
 
@@ -64,7 +64,7 @@ export function installDebugHooks({ models, generation, inspector }) {
     memoryLimit: () => engine().pkg.memoryLimit(),
     // what the current model holds in its engine's memory (config().memory_bytes)
     memoryBytes: () => models.model?.config().memory_bytes,
-    // for the benchmark (tests/bench/run.mjs): raw step() speed in this page;
+    // for the benchmark (bench/run.mjs): raw step() speed in this page;
     // inspect: with the engine recording every step, as when the inspector is open
     rawStepsPerSecond: (steps = 256, inspect = false) => {
       const m = takeModel();

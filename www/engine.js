@@ -59,7 +59,7 @@ export function requestedThreads(search = globalThis.location?.search ?? "") {
   return { threads: Math.min(n, 4), forced: false, note: "" };
 }
 
-/** How many threads to use when nothing is known about the model (kept for tests/bench). */
+/** How many threads to use when nothing is known about the model (kept for bench/). */
 export function wantedThreads() {
   return requestedThreads().threads;
 }
