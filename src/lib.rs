@@ -1,6 +1,7 @@
 //! llama2.c's `run.c` in Rust, for the browser (wasm32 + SIMD128) and natively.
 //!
-//! Read it in run.c's order: [`checkpoint`] (config and weights from bytes),
+//! Read it in run.c's order: [`checkpoint`] (config and weights from bytes;
+//! [`sniff`] says what a file is),
 //! [`kernels`] and [`transformer`] (the forward pass), [`tokenizer`],
 //! [`sampler`], [`generate`] (the generate and chat loops), [`llama`] (all of
 //! them put together), and [`inspect`]
