@@ -1,12 +1,15 @@
 //! JS arguments checked before anything else sees them: strings, bytes,
-//! booleans and numbers, each with a message naming the argument.
+//! booleans and numbers, each with a message naming the argument; and whole
+//! checkpoint and tokenizer files given as bytes.
 
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
+use crate::checkpoint::{Checkpoint, CheckpointBuilder};
 use crate::error::Error;
 use crate::sampler::SamplerParams;
+use crate::tokenizer::Tokenizer;
 
 
 #[wasm_bindgen(inline_js = r#"
@@ -196,4 +199,30 @@ pub(super) fn steps_from_js(steps: &JsValue) -> Result<i64, Error> {
     }
     // like run.c's atoi: fractions truncate; negative and huge values are clamped later
     Ok(steps as i64)
+}
+
+// ------------------------------------------------- whole files as arguments
+
+/// A checkpoint from a whole file's bytes: the header checked first, then
+/// the file copied into the weights 64 KiB at a time (never whole in wasm
+/// memory).
+pub(super) fn checkpoint_from_js(bytes: &Uint8Array, len: u32) -> Result<Checkpoint, Error> {
+    let mut chunk = Vec::new();
+    copy_into(bytes, 0, len.min(256), &mut chunk, "the checkpoint's header")?;
+    let mut builder = CheckpointBuilder::new(&chunk, len as u64)?;
+    while builder.received() < len as u64 {
+        let at = builder.received() as u32;
+        copy_into(bytes, at, (len - at).min(1 << 16), &mut chunk, "a chunk of the checkpoint")?;
+        builder.push(&chunk)?;
+    }
+    builder.finish()
+}
+
+/// A tokenizer from its bytes; with `vocab_size`, it must have that many tokens.
+pub(super) fn tokenizer_from_js(bytes: &JsValue, vocab_size: Option<usize>) -> Result<Tokenizer, Error> {
+    let tokenizer = Tokenizer::from_bytes(&bytes_vec(bytes, "tokenizer")?)?;
+    match vocab_size {
+        Some(v) if tokenizer.vocab_size() != v => Err(Error::VocabMismatch { tokenizer: tokenizer.vocab_size(), checkpoint: v }),
+        _ => Ok(tokenizer),
+    }
 }

@@ -1,42 +1,17 @@
 //! Files into models: `ModelLoader` (a checkpoint streamed in as its bytes
 //! arrive), `fileInfo` (what a file is, from its first bytes) and
-//! `tokenizerInfo`; and the whole-file helpers `Model`'s constructor uses.
+//! `tokenizerInfo`.
 
-use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 
-use super::args::{bool_arg, bytes_arg, bytes_vec, copy_into, index_from_js, js_number, number_arg, MAX_SAFE_INTEGER};
+use super::args::{bool_arg, bytes_arg, copy_into, index_from_js, js_number, number_arg, tokenizer_from_js, MAX_SAFE_INTEGER};
 use super::model::Model;
 use super::object::Fields;
 use super::testing::{crash_point, CRASH_PUSH};
-use crate::checkpoint::{self, Checkpoint, CheckpointBuilder};
+use crate::checkpoint::{self, CheckpointBuilder};
 use crate::error::{thousands, Error};
 use crate::llama::Llama;
 use crate::tokenizer::Tokenizer;
-
-/// A checkpoint from a whole file's bytes: the header checked first, then
-/// the file copied into the weights 64 KiB at a time (never whole in wasm
-/// memory).
-pub(super) fn checkpoint_from_js(bytes: &Uint8Array, len: u32) -> Result<Checkpoint, Error> {
-    let mut chunk = Vec::new();
-    copy_into(bytes, 0, len.min(256), &mut chunk, "the checkpoint's header")?;
-    let mut builder = CheckpointBuilder::new(&chunk, len as u64)?;
-    while builder.received() < len as u64 {
-        let at = builder.received() as u32;
-        copy_into(bytes, at, (len - at).min(1 << 16), &mut chunk, "a chunk of the checkpoint")?;
-        builder.push(&chunk)?;
-    }
-    builder.finish()
-}
-
-/// A tokenizer from its bytes; with `vocab_size`, it must have that many tokens.
-pub(super) fn tokenizer_from_js(bytes: &JsValue, vocab_size: Option<usize>) -> Result<Tokenizer, Error> {
-    let tokenizer = Tokenizer::from_bytes(&bytes_vec(bytes, "tokenizer")?)?;
-    match vocab_size {
-        Some(v) if tokenizer.vocab_size() != v => Err(Error::VocabMismatch { tokenizer: tokenizer.vocab_size(), checkpoint: v }),
-        _ => Ok(tokenizer),
-    }
-}
 
 /// Loads a checkpoint as its bytes arrive (a download or a file being read):
 /// `new ModelLoader(firstBytes, totalSize)` checks the header and allocates

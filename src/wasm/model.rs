@@ -4,8 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::args::{bool_arg, bytes_arg, params_from_js, steps_from_js, string_arg};
-use super::loader::{checkpoint_from_js, tokenizer_from_js};
+use super::args::{bool_arg, bytes_arg, checkpoint_from_js, params_from_js, steps_from_js, string_arg, tokenizer_from_js};
 use super::object::Fields;
 use super::testing::{crash_point, CRASH_STEP};
 use crate::kernels::Kernels;
