@@ -5,8 +5,9 @@
 //! [`kernels`] and [`transformer`] (the forward pass), [`tokenizer`],
 //! [`sampler`], [`generate`] (the generate and chat loops), [`llama`] (all of
 //! them put together), and [`inspect`]
-//! (what a step did, for the page's inspector). The `wasm` module
-//! is the only one that knows about JavaScript.
+//! (what a step did, for the page's inspector); [`sha256`] checks the files
+//! the page stores. The `wasm` module is the only one that knows about
+//! JavaScript.
 
 // The threaded build (nightly, shared memory) sleeps helpers with the wasm
 // futex instructions, still unstable in core::arch::wasm32.
@@ -21,6 +22,7 @@ pub mod kernels;
 pub mod llama;
 pub mod parallel;
 pub mod sampler;
+pub mod sha256;
 pub mod sniff;
 pub mod tokenizer;
 pub mod transformer;

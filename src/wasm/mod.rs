@@ -25,8 +25,9 @@
 //!
 //! One file per thing it exports: [`model`] (the `Model` class: load,
 //! generate, chat), [`inspector`] (`Model`'s inspector methods), [`loader`]
-//! (`ModelLoader`, `fileInfo`, `tokenizerInfo`), [`threads`] (the threaded
-//! build's glue), [`testing`] (test-only hooks). [`args`] checks every JS
+//! (`ModelLoader`, `fileInfo`, `tokenizerInfo`), [`sha256`] (`Sha256`, a
+//! stored file's digest as it streams), [`threads`] (the threaded build's
+//! glue), [`testing`] (test-only hooks). [`args`] checks every JS
 //! argument and [`object`] builds every JS object the API returns.
 
 mod args;
@@ -34,6 +35,7 @@ mod inspector;
 mod loader;
 mod model;
 mod object;
+mod sha256;
 mod testing;
 mod threads;
 
@@ -42,6 +44,7 @@ use wasm_bindgen::prelude::*;
 pub use inspector::timing_phases;
 pub use loader::{file_info, tokenizer_info, ModelLoader};
 pub use model::Model;
+pub use sha256::Sha256;
 pub use testing::{crash_for_test, set_memory_limit_for_test};
 pub use threads::*;
 

@@ -3,7 +3,8 @@
 //! tests/*.rs is its own wasm build), a module per subject:
 //! `model` (generation, config, errors, Q8_0), `kernels` (the scalar choice,
 //! the native digests), `inspector`, `loader` (streaming, file and tokenizer
-//! info), `boundary` (every JS argument checked, thread exports); `support`
+//! info), `boundary` (every JS argument checked, thread exports), `sha256`
+//! (the `Sha256` class the page's model library checks files with); `support`
 //! holds the embedded files and the Rust-typed calls, `glue` the calls
 //! through the JS glue.
 //! Run with `wasm-pack test --headless --chrome` (after ./build.sh copied the
@@ -27,3 +28,4 @@ mod inspector;
 mod kernels;
 mod loader;
 mod model;
+mod sha256;
