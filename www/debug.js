@@ -7,7 +7,7 @@
  * `models`: www/models.js; `generation`: www/generation.js; `inspector`:
  * www/inspector/index.js.
  */
-export function installDebugHooks({ models, generation, inspector }) {
+export function installDebugHooks({ models, generation, inspector, library }) {
   // the hooks below drive the model directly: stop the page's run first
   // (its text will no longer match the KV cache)
   const takeModel = () => {
@@ -48,6 +48,10 @@ export function installDebugHooks({ models, generation, inspector }) {
       return Array.from(m.tokens());
     },
     inspecting: () => models.model?.inspect,
+    // the records of the files stored on this device (www/storage.js)
+    storedModels: () => library.storage.list(),
+    // TEST ONLY: make the page believe the browser lets it store at most `bytes` (null: undo)
+    setStorageQuota: (bytes) => library.storage.setQuotaForTest(bytes),
     // TEST ONLY: make the current model's engine trap as a Rust panic would
     // ("now", or armed for the next "step" / "push"; src/wasm.rs __crashForTest)
     crash: (when) => {

@@ -6,8 +6,8 @@ import { fileSource, readAll, readHead } from "./loader.js";
 
 const $ = (id) => document.getElementById(id);
 
-/** `models`: www/models.js; `messages`: www/messages.js. */
-export function wireFiles({ models, messages }) {
+/** `models`: www/models.js; `messages`: www/messages.js; `library`: www/library.js (keeps files). */
+export function wireFiles({ models, messages, library }) {
   /** Sort dropped files into checkpoint / tokenizer by content, then load them. */
   async function openFiles(files) {
     messages.clear();
@@ -40,6 +40,9 @@ export function wireFiles({ models, messages }) {
     }
     if (ckpt) await models.loadCheckpoint(ckpt.file, ckpt.info.vocab_size, tok);
     else models.useTokenizer(tok);
+    // loaded fine (header and size verified): keep them if the box says so
+    if (tokenizers.length) await library.keep(tokenizers[0], { kind: "tokenizer" });
+    if (ckpt) await library.keep(ckpt.file, ckpt.info);
   }
 
   function queueFiles(fileList) {

@@ -7,12 +7,15 @@
 //   models.js        the loaded model and its engine, loads, crashes and restarts
 //                    (model-build.js streams a checkpoint in; card.js the model card;
 //                    progress.js the progress rows; engine-guard.js sees crashes)
+//   library.js       the model menu, downloads and the models stored on this device
+//                    (catalog.js, download.js, storage.js + storage-worker.js)
 //   files.js         the file picker and dropping files
 //   debug.js         window.llama2Debug, for the tests and the benchmark
 import { installDebugHooks } from "./debug.js";
 import { wireFiles } from "./files.js";
 import { createGeneration } from "./generation.js";
 import { createInspector } from "./inspector/index.js";
+import { createLibrary } from "./library.js";
 import { createMessages } from "./messages.js";
 import { createModels } from "./models.js";
 
@@ -29,19 +32,20 @@ const generation = createGeneration({
 });
 const inspector = createInspector({ output: generation.output, onWalkStep: (report) => generation.walkStep(report) });
 const models = createModels({ messages, generation, inspector });
-wireFiles({ models, messages });
+const library = createLibrary({ models, messages });
+wireFiles({ models, messages, library });
 
 async function main() {
   try {
     await models.startEngines();
-    installDebugHooks({ models, generation, inspector });
+    installDebugHooks({ models, generation, inspector, library });
   } catch (e) {
     models.showError(new Error("this browser could not start the WebAssembly module (it needs WebAssembly SIMD: " +
       `current Chrome, Firefox or Safari): ${e.message}`));
     return;
   }
   models.enqueue(async () => {
-    await models.loadDefault();
+    await library.loadStart(); // the stored model last run, else the default one
     generation.start();
   }, models.showError);
 }

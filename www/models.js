@@ -132,6 +132,7 @@ export function createModels({ messages, generation, inspector }) {
     if (old) old.free();
     inspector.attach(model, engine.pkg.timingPhases());
     generation.ready(showModelCard());
+    api.onChange();
   }
 
   /**
@@ -165,6 +166,32 @@ export function createModels({ messages, generation, inspector }) {
     makeRoom: (engine, info) => makeRoom(engine, info, source.name),
     guard,
   });
+
+  /**
+   * A checkpoint from a byte source: `open()` gives a fresh source (again for
+   * reloads), `tok` ({ name, bytes }) its tokenizer. `verify()` (optional,
+   * e.g. a stored file's SHA-256) runs while it streams in; the model is used
+   * only if it resolves, else it is freed and the current one stays.
+   */
+  async function loadSource({ name, open, tok, verify }) {
+    const verifying = verify ? verify() : Promise.resolve();
+    verifying.catch(() => {}); // (awaited below: an early failure is not "unhandled")
+    let built = null;
+    try {
+      built = await build(await open(), tok);
+      await verifying;
+    } catch (e) {
+      if (built) {
+        try {
+          built.model.free();
+        } catch {
+          // a dead engine: its restart lets the whole instance go
+        }
+      }
+      throw e;
+    }
+    install(built, { name, tok, open });
+  }
 
   /** Load the last model that worked again (the int8 box, an engine restart). */
   async function reloadCurrent() {
@@ -211,7 +238,7 @@ export function createModels({ messages, generation, inspector }) {
     enqueue(() => reloadCurrent());
   });
 
-  return {
+  const api = {
     get model() {
       return state.model;
     },
@@ -257,10 +284,23 @@ export function createModels({ messages, generation, inspector }) {
     /** A checkpoint File of `vocabSize` tokens, with `tok` (or the tokenizer held for that size). */
     async loadCheckpoint(file, vocabSize, tok) {
       tok ??= await tokenizers.get(vocabSize);
-      const built = await build(fileSource(file), tok);
+      // the File is only a handle: keeping it (to load again) holds no bytes
+      await loadSource({ name: file.name, open: async () => fileSource(file), tok });
       tokenizers.set(vocabSize, tok);
-      // the File is only a handle: keeping it holds no bytes
-      install(built, { name: file.name, tok, open: async () => fileSource(file) });
     },
+
+    loadSource,
+
+    /** The tokenizer held (or served) for a vocabulary size: { name, bytes }. */
+    tokenizerFor: (vocabSize) => tokenizers.get(vocabSize),
+    /** Hold `tok` for checkpoints of `vocabSize` tokens that come alone. */
+    holdTokenizer: (vocabSize, tok) => tokenizers.set(vocabSize, tok),
+    /** The current model's name ("" when none), for the model menu. */
+    get name() {
+      return state.model ? state.modelName : "";
+    },
+    /** Called after each model change (www/library.js marks the menu). */
+    onChange: () => {},
   };
+  return api;
 }
