@@ -15,6 +15,7 @@ import { createGeneration } from "./generation.js";
 import { createInspector } from "./inspector/index.js";
 import { createMessages } from "./messages.js";
 import { createModels } from "./models.js";
+import { startServiceWorker } from "./offline.js";
 
 const messages = createMessages();
 // (the three are created in turn; their callbacks reach the ones after them)
@@ -32,6 +33,7 @@ const models = createModels({ messages, generation, inspector });
 wireFiles({ models, messages });
 
 async function main() {
+  if (!(await startServiceWorker())) return; // dist only (offline.js): registers sw.js, may reload once
   try {
     await models.startEngines();
     installDebugHooks({ models, generation, inspector });
