@@ -3,6 +3,10 @@
 #
 #   ./build.sh          set up, build the wasm packages, serve the demo (http://localhost:8080)
 #   ./build.sh build    set up and build only
+#   ./build.sh dist     set up, build, and write dist/: the page as a static folder for
+#                       any static host, with a service worker for threads and offline
+#                       use (README, Deploy). DIST=path (from the repository): another
+#                       folder; DIST_ONLY=1: assemble www/ as it is, no setup or build
 #   ./build.sh test     set up, build, and run every test (native, wasm in headless
 #                       Chromium, and the demo page end to end)
 #   ./build.sh fuzz     cargo fuzz (the pinned nightly) on each target for FUZZ_SECONDS (300)
@@ -233,6 +237,56 @@ run_fuzz() {
     done
 }
 
+# ---------------------------------------------------------------- dist
+# The page as a self-contained static folder ($DIST, default dist/) for any
+# static host: www/'s page files, www/pkg and www/pkg-threads (when it
+# built), the default model files, and sw.js with the list of those files,
+# each with its Subresource Integrity hash, and a version (a hash of the
+# list) written into it. index.html gets the <meta name="llama2-sw"> that
+# makes www/offline.js register the worker (never in development).
+make_dist() {
+    local dist=${DIST:-dist} f
+    [ -s www/pkg/llama2_wasm_bg.wasm ] || die "www/pkg is missing: run ./build.sh build (or ./build.sh dist without DIST_ONLY)"
+    for f in stories260K.bin tok512.bin tokenizer.bin; do
+        [ -s "www/models/$f" ] || die "www/models/$f is missing: run ./build.sh build"
+    done
+    # $dist is deleted and written again: refuse a folder that is not a previous
+    # dist (one whose sw.js has a build version; www/sw.js has none)
+    if [ -e "$dist" ] && [ -n "$(ls -A "$dist")" ] && ! grep -qs '^  version: "[0-9a-f]\{16\}",$' "$dist/sw.js"; then
+        die "$dist exists and is not a folder ./build.sh dist wrote: not deleting it"
+    fi
+    say "writing $dist/"
+    rm -rf "$dist"
+    mkdir -p "$dist/models"
+    # everything in www/ but the packages and models (below) and the bench's scalar build
+    for f in www/*; do
+        case "${f#www/}" in pkg | pkg-threads | pkg-scalar | models) ;; *) cp -r "$f" "$dist/" ;; esac
+    done
+    for f in pkg pkg-threads; do
+        [ -d "www/$f" ] && cp -r "www/$f" "$dist/" && rm -f "$dist/$f/.gitignore" # wasm-pack's "*": dist/ may go into git
+    done
+    [ -d "$dist/pkg-threads" ] || say "no www/pkg-threads: the published page will run on one thread"
+    cp www/models/stories260K.bin www/models/tok512.bin www/models/tokenizer.bin "$dist/models/"
+    touch "$dist/.nojekyll" # GitHub Pages: serve the files as they are, no Jekyll
+    sed -i 's|<meta charset="utf-8">|&\n  <meta name="llama2-sw" content="sw.js">|' "$dist/index.html"
+    grep -q '<meta name="llama2-sw"' "$dist/index.html" || die "could not mark $dist/index.html"
+    # sw.js's BUILD: "path": "sha256-<base64>" for every file but sw.js and dotfiles
+    local list version
+    list=$(cd "$dist" && find . -type f ! -name sw.js ! -name '.*' | sed 's|^\./||' | LC_ALL=C sort | while read -r f; do
+        printf '    "%s": "sha256-%s",\n' "$f" "$(printf "$(sha256sum "$f" | cut -c1-64 | sed 's/../\\x&/g')" | base64 -w0)"
+    done)
+    version=$(printf '%s' "$list" | sha256sum | cut -c1-16)
+    printf 'const BUILD = {\n  version: "%s",\n  files: {\n%s\n  },\n};\n' "$version" "$list" >"$dist/sw.build"
+    awk 'FNR == NR { build = build $0 "\n"; next }
+         /^const BUILD = \{ version: "", files: \{\} \};$/ { printf "%s", build; found = 1; next }
+         { print }
+         END { exit !found }' "$dist/sw.build" www/sw.js >"$dist/sw.js" || die "www/sw.js has no 'const BUILD = { version: \"\", files: {} };' line"
+    rm "$dist/sw.build"
+    say "$dist/: $(printf '%s\n' "$list" | wc -l) files precached by sw.js (version $version), $(du -sh "$dist" | cut -f1) in all"
+    say "try it: python3 -m http.server -d $dist 8000 (any static server; open http://localhost:8000)"
+    say "publish: copy $dist/ to any static host, e.g. GitHub Pages (README, Deploy)"
+}
+
 serve() {
     say "serving the demo at http://localhost:$PORT  (Ctrl-C to stop)"
     exec node serve.mjs www "$PORT"
@@ -274,10 +328,11 @@ cmd=${1:-serve}
 case "$cmd" in
     serve) setup_rust; setup_nightly; setup_node; fetch_models; build_wasm; build_wasm_threads || true; serve ;;
     build) setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true ;;
+    dist) [ -n "${DIST_ONLY:-}" ] || { setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true; }; make_dist ;;
     # the tests need the threaded build: they check it gives run.c's tokens
     test) setup_rust; setup_nightly; setup_browser; setup_npm; fetch_models; build_wasm; build_wasm_threads; run_tests ;;
     bench) setup_rust; setup_nightly; setup_browser; setup_npm; fetch_models; build_wasm; build_wasm_threads
         build_wasm_scalar; build_candle; build_runc; run_bench ;;
     fuzz) setup_rust; setup_nightly; fetch_models; run_fuzz ;;
-    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|test|bench|fuzz])" ;;
+    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|dist|test|bench|fuzz])" ;;
 esac

@@ -1,9 +1,9 @@
 // The one static file server: `./build.sh` serves the demo with it
 // (`node serve.mjs www 8080`), and the page tests and the benchmark import
 // `serve`. Node alone, no packages. Files below `root`, only under the given
-// URL prefixes, cross-origin isolated (COOP/COEP): SharedArrayBuffer for the
-// threaded build, and a 5 µs performance.now() instead of 100 µs (the
-// inspector's per-token timings).
+// URL prefixes, cross-origin isolated (COOP/COEP, see coepFor):
+// SharedArrayBuffer for the threaded build, and a 5 µs performance.now()
+// instead of 100 µs (the inspector's per-token timings).
 import http from "node:http";
 import fs from "node:fs";
 import path from "node:path";
@@ -17,6 +17,22 @@ const TYPES = {
   ".json": "application/json",
   ".wasm": "application/wasm",
 };
+
+/**
+ * The COEP value for a browser: "credentialless", which lets the page fetch
+ * other origins in no-cors mode (an opaque answer tells a server that
+ * refuses CORS from one that cannot be reached; "require-corp" blocks such
+ * fetches), except for Safari, which isolates a page only with
+ * "require-corp". Safari's user agent says "Safari" but neither "Chrome"/
+ * "Chromium" (Chromium browsers say "Safari" too) nor "Firefox"/"Edg/";
+ * Chrome, Firefox and Edge on iOS (CriOS, FxiOS, EdgiOS) are WebKit and get
+ * "require-corp" with it. (www/offline.js makes the same choice for the
+ * service worker of the dist copy.)
+ */
+export function coepFor(userAgent) {
+  const safari = /Safari/.test(userAgent) && !/Chrome|Chromium|Firefox|Edg\//.test(userAgent);
+  return safari ? "require-corp" : "credentialless";
+}
 
 /**
  * Start serving on 127.0.0.1 (`port` 0: any free one); resolves to
@@ -40,7 +56,7 @@ export async function serve(root, prefixes = ["/"], { isolated = true, port = 0 
     };
     if (isolated) {
       headers["Cross-Origin-Opener-Policy"] = "same-origin";
-      headers["Cross-Origin-Embedder-Policy"] = "require-corp";
+      headers["Cross-Origin-Embedder-Policy"] = coepFor(req.headers["user-agent"] ?? "");
     }
     res.writeHead(200, headers);
     fs.createReadStream(file).pipe(res);

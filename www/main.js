@@ -18,6 +18,7 @@ import { createInspector } from "./inspector/index.js";
 import { createLibrary } from "./library.js";
 import { createMessages } from "./messages.js";
 import { createModels } from "./models.js";
+import { startServiceWorker } from "./offline.js";
 
 const messages = createMessages();
 // (the three are created in turn; their callbacks reach the ones after them)
@@ -36,6 +37,7 @@ const library = createLibrary({ models, messages });
 wireFiles({ models, messages, library });
 
 async function main() {
+  if (!(await startServiceWorker())) return; // dist only (offline.js): registers sw.js, may reload once
   try {
     await models.startEngines();
     installDebugHooks({ models, generation, inspector, library });
