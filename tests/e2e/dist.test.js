@@ -18,7 +18,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { serve } from "../../serve.mjs";
+import { checkpointPath, makeCheckpoint } from "../../bench/make-checkpoints.mjs";
 import { CHROMIUM_OPTIONS, goldenCases } from "./harness.mjs";
+import { serveModels } from "./model-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -238,6 +240,39 @@ test("offline: a reload opens the page from the cache, isolated, and generates w
     assert.equal(await page.evaluate(() => fetch("models/stories260K_v1.bin").then(() => "ok", () => "network error")),
       "network error");
   });
+  assert.deepEqual(pageErrors, []);
+});
+
+test("offline: a model downloaded from the menu (stored in OPFS) loads by itself on an offline reload and generates", async () => {
+  const BASE = "/karpathy/tinyllamas/resolve/main/";
+  if (!fs.existsSync(checkpointPath("15M"))) makeCheckpoint("15M");
+  const models = await serveModels({
+    [`${BASE}stories15M.bin`]: checkpointPath("15M"),
+    [`${BASE}tokenizer.bin`]: path.join(root, "www/models/tokenizer.bin"),
+  });
+  try {
+    await page.goto(`${server.url}/?models=${encodeURIComponent(models.url + BASE)}`);
+    await until(modelLoaded);
+    await page.click('[data-model="stories15M"]');
+    await until(() => document.querySelector('#card [data-field="name"]').textContent === "stories15M.bin");
+    const requests = models.requests.length;
+    await offline(async () => {
+      const started = performance.now();
+      await page.reload();
+      await until(() => document.querySelector('#card [data-field="name"]').textContent === "stories15M.bin");
+      console.log(`# offline reload with stories15M's shape stored: loaded in ${(performance.now() - started).toFixed(0)} ms`);
+      assert.equal(await page.evaluate(() => globalThis.crossOriginIsolated), true);
+      await page.evaluate(() => document.querySelector("#stop-button:enabled")?.click());
+      await page.fill("#steps", "16");
+      await page.click("#generate-button");
+      await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+      const [generated, total] = (await page.locator("#stat-tokens").textContent()).split(" / ").map(Number);
+      assert.ok(generated > 0 && total <= 17, `generated / total: ${generated} / ${total}`);
+    });
+    assert.equal(models.requests.length, requests, "nothing asked of the model host");
+  } finally {
+    await models.close();
+  }
   assert.deepEqual(pageErrors, []);
 });
 
