@@ -38,6 +38,9 @@ before(async () => {
     [CKPT]: checkpointPath("15M"),
     [TOK]: path.join(root, "www/models/tokenizer.bin"),
     [`${BASE}other.bin`]: path.join(root, "www/models/stories260K.bin"), // for "From a URL…"
+    // a GGUF file (8 MB), and stories15M cut short: refused by their first bytes
+    [`${BASE}wrong.bin`]: Buffer.concat([Buffer.from("GGUF\x03\0\0\0"), Buffer.alloc(8 << 20)]),
+    [`${BASE}short.bin`]: fs.readFileSync(checkpointPath("15M")).subarray(0, 30 << 20),
   });
   // a second origin that sends no CORS header: browsers refuse its files to pages of other sites
   refusing = await serveModels({ [CKPT]: checkpointPath("15M") }, { cors: false });
@@ -301,6 +304,45 @@ test("HTML, 404, a CORS refusal, an unreachable host and offline each say so; th
   await generate();
   // none of them left a file behind
   assert.deepEqual((await stored()).map((r) => r.id).sort(), ["stories15M.bin", "tokenizer.bin"]);
+});
+
+test("a wrong file or one too short for its header is refused by its first bytes, not after the download", async () => {
+  models.set({ bytesPerSecond: 1 << 20 }); // 8 s for wrong.bin, 30 s for short.bin, if they were read whole
+  try {
+    for (const [file, re] of [["wrong.bin", /^wrong\.bin: .*GGUF/], ["short.bin", /^short\.bin: .*31,457,280 bytes but its header needs 60,816,028/]]) {
+      const t0 = Date.now();
+      await fromUrl(`${models.url}${BASE}${file}`);
+      assert.match(await waitForError(/\S/), re);
+      const ms = Date.now() - t0;
+      assert.ok(models.bytesSent(`${BASE}${file}`) < 3 << 20, `${models.bytesSent(`${BASE}${file}`)} bytes of ${file} sent`);
+      assert.ok(ms < 5000, `refused after ${ms} ms`);
+      assert.equal((await stored()).find((r) => r.id === file), undefined, "nothing kept");
+      await page.click("#error-close");
+    }
+  } finally {
+    models.set({ bytesPerSecond: null });
+  }
+  assert.equal(await card("name"), "stories260K.bin");
+});
+
+test("a server that ignores Range: a cut download starts over and still completes", async () => {
+  await deleteStored("stories15M.bin");
+  const requestsBefore = models.requests.length;
+  models.set({ ranges: false, cutAfter: Math.floor(size * 0.5) });
+  try {
+    await clickMenu("stories15M");
+    await waitForCard("stories15M.bin");
+  } finally {
+    models.set({ ranges: true });
+  }
+  const asked = models.requests.slice(requestsBefore).filter((r) => r.path === CKPT);
+  assert.deepEqual(asked.map((r) => r.status), [200, 200], "the whole file again after the cut");
+  assert.ok(asked[1].range, "the second request asked for a range");
+  const record = (await stored()).find((r) => r.id === "stories15M.bin");
+  assert.equal(record.complete, true);
+  assert.equal(record.size, size);
+  await generate();
+  await runBuiltIn();
 });
 
 test("Delete frees the space: storage.estimate() goes down", async () => {

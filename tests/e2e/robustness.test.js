@@ -124,7 +124,7 @@ test("a checkpoint that fails after streaming: its error, its progress row remov
       return b;`,
   };
   const memory = [];
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < 5; i++) {
     await page.evaluate(() => (document.querySelector("#error-text").textContent = ""));
     await drop([nanFile]);
     await waitForError(/^nan\.bin: invalid checkpoint: token_embedding_table's values hold 1 NaN/);
@@ -133,10 +133,10 @@ test("a checkpoint that fails after streaming: its error, its progress row remov
   }
   // the weights of a failed load are freed: later ones reuse that memory
   // (wasm memory never shrinks, and the allocator may settle on a larger
-  // layout once, as seen on a loaded machine: 4.8, 5.9, 5.9 MB; what must
-  // not happen is growth with every failed load)
-  assert.equal(memory[3], memory[1], `wasm memory grew: ${memory}`);
-  assert.ok(memory[3] - memory[0] < 2 ** 21, `wasm memory grew: ${memory}`);
+  // layout once or twice, as seen: 4.8, 5.9, 5.9 MB and 4.3, 4.8, 5.9, 5.9 MB;
+  // what must not happen is growth with every failed load)
+  assert.equal(memory[4], memory[3], `wasm memory grew: ${memory}`);
+  assert.ok(memory[4] - memory[0] < 2 ** 21, `wasm memory grew: ${memory}`);
   assert.equal(await generateGolden(), golden.stdout);
   assert.deepEqual(pageErrors, []);
 });
