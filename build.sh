@@ -7,6 +7,9 @@
 #                       any static host, with a service worker for threads and offline
 #                       use (README, Deploy). DIST=path (from the repository): another
 #                       folder; DIST_ONLY=1: assemble www/ as it is, no setup or build
+#   ./build.sh package  set up, build, and write the npm package llama2-wasm and its
+#                       tarball into target/npm/ (README, Embed it). PACKAGE_ONLY=1:
+#                       package www/ as it is, no setup or build
 #   ./build.sh test     set up, build, and run every test (native, wasm in headless
 #                       Chromium, and the demo page end to end)
 #   ./build.sh fuzz     cargo fuzz (the pinned nightly) on each target for FUZZ_SECONDS (300)
@@ -132,7 +135,8 @@ fetch_models() {
 # ---------------------------------------------------------------- build
 build_wasm() {
     say "building the wasm package (SIMD128, release) into www/pkg"
-    wasm-pack build --release --target web --out-dir www/pkg --no-typescript --no-pack
+    # (with its TypeScript declarations: the npm package's types name its classes)
+    wasm-pack build --release --target web --out-dir www/pkg --no-pack
 }
 
 # The same crate with shared memory and atomics (plus SIMD128), for Web
@@ -287,6 +291,33 @@ make_dist() {
     say "publish: copy $dist/ to any static host, e.g. GitHub Pages (README, Deploy)"
 }
 
+# ---------------------------------------------------------------- npm package
+# The npm package llama2-wasm: www/lib/ (the high-level Llama2 class, its
+# Worker, the types) with the page modules it imports, both wasm builds,
+# README and LICENSE, in $PACKAGE_DIR/llama2-wasm (target/npm), and its
+# tarball from `npm pack` beside it.
+PACKAGE_MODULES="engine.js engine-guard.js loader.js model-build.js download.js storage.js storage-worker.js thread-helper.js"
+make_package() {
+    local out=${PACKAGE_DIR:-target/npm} version f
+    local dir=$out/llama2-wasm
+    [ -s www/pkg/llama2_wasm_bg.wasm ] && [ -s www/pkg/llama2_wasm.d.ts ] || die "www/pkg is missing: run ./build.sh build"
+    command -v npm >/dev/null || die "making the package needs npm on PATH"
+    version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
+    say "writing the npm package llama2-wasm $version into $dir"
+    rm -rf "$dir" "$out"/llama2-wasm-*.tgz
+    mkdir -p "$dir/lib"
+    cp www/lib/*.js "$dir/lib/"
+    cp www/lib/index.d.ts www/lib/README.md www/lib/LICENSE "$dir/"
+    sed "s/@VERSION@/$version/" www/lib/package.template.json >"$dir/package.json"
+    for f in $PACKAGE_MODULES; do cp "www/$f" "$dir/"; done
+    for f in pkg pkg-threads; do
+        [ -d "www/$f" ] && cp -r "www/$f" "$dir/" && rm -f "$dir/$f/.gitignore" # (wasm-pack's "*" would hide it from npm)
+    done
+    [ -d "$dir/pkg-threads" ] || say "no www/pkg-threads: the package will run on one thread"
+    (cd "$out" && npm pack ./llama2-wasm --silent >/dev/null)
+    say "$out/llama2-wasm-$version.tgz: $(du -h "$out/llama2-wasm-$version.tgz" | cut -f1) ($(du -sh "$dir" | cut -f1) unpacked)"
+}
+
 serve() {
     say "serving the demo at http://localhost:$PORT  (Ctrl-C to stop)"
     exec node serve.mjs www "$PORT"
@@ -328,11 +359,12 @@ cmd=${1:-serve}
 case "$cmd" in
     serve) setup_rust; setup_nightly; setup_node; fetch_models; build_wasm; build_wasm_threads || true; serve ;;
     build) setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true ;;
+    package) [ -n "${PACKAGE_ONLY:-}" ] || { setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true; }; make_package ;;
     dist) [ -n "${DIST_ONLY:-}" ] || { setup_rust; setup_nightly; fetch_models; build_wasm; build_wasm_threads || true; }; make_dist ;;
     # the tests need the threaded build: they check it gives run.c's tokens
     test) setup_rust; setup_nightly; setup_browser; setup_npm; fetch_models; build_wasm; build_wasm_threads; run_tests ;;
     bench) setup_rust; setup_nightly; setup_browser; setup_npm; fetch_models; build_wasm; build_wasm_threads
         build_wasm_scalar; build_candle; build_runc; run_bench ;;
     fuzz) setup_rust; setup_nightly; fetch_models; run_fuzz ;;
-    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|dist|test|bench|fuzz])" ;;
+    *) die "unknown command '$cmd' (use: ./build.sh [serve|build|dist|package|test|bench|fuzz])" ;;
 esac

@@ -211,3 +211,20 @@ fn checkpoint_builder_accepts_any_chunking() {
     }
 }
 
+
+/// `decode_all` is `encode`'s inverse as run.c prints: the tokens of every
+/// golden generation decode to the text run.c printed for them, and a token
+/// outside the vocabulary is refused by name.
+#[test]
+fn decode_all_gives_run_cs_text_for_every_golden_generation() {
+    let cases = generate_cases();
+    assert!(!cases.is_empty());
+    for case in &cases {
+        let tokenizer = Tokenizer::from_bytes(&data(&case.tokenizer)).unwrap();
+        // run.c prints the prompt's pieces too, then what it sampled
+        assert_eq!(tokenizer.decode_all(&case.tokens).unwrap(), case.stdout, "{} {:?}", case.model, case.prompt);
+    }
+    let tokenizer = Tokenizer::from_bytes(&data("tok512.bin")).unwrap();
+    let err = tokenizer.decode_all(&[1, 400, 512]).unwrap_err().to_string();
+    assert!(err.contains("token 512 (at index 2) is not in the vocabulary"), "{err}");
+}

@@ -146,8 +146,11 @@ function accept(info, name, expect) {
   return info;
 }
 
-/** fetch `url` from byte `offset`, turning network failures into messages a person can act on. */
-async function request(url, offset, name, signal) {
+/**
+ * fetch `url` from byte `offset`, turning network failures into messages a
+ * person can act on (also the npm package's URL loads, www/lib/sources.js).
+ */
+export async function request(url, offset, name, signal) {
   let response;
   try {
     response = await fetch(url, { headers: offset ? { Range: `bytes=${offset}-` } : {}, signal, cache: "no-store" });

@@ -31,12 +31,15 @@ export const MIN_SPLIT_WEIGHTS = 1 << 16;
  */
 export const MIN_THREADED_WEIGHTS = 1 << 18;
 
+/** Node.js (the npm package runs there too, on one thread). */
+const NODE = Boolean(globalThis.process?.versions?.node);
+
 /** The most threads the pool takes (src/parallel.rs MAX_HELPERS + 1). */
 const MAX_THREADS = 16;
 
 /** The machine's logical cores as the browser reports them (at least 1). */
 export function cores() {
-  return Math.max(1, Math.floor(navigator.hardwareConcurrency) || 1);
+  return Math.max(1, Math.floor(globalThis.navigator?.hardwareConcurrency) || 1);
 }
 
 /**
@@ -110,6 +113,7 @@ export function planFor(shape, request = requestedThreads()) {
 
 /** Why threads cannot be used here, or "" when they can. */
 export function threadsUnavailable() {
+  if (NODE) return "Node.js: the package runs on one thread there";
   if (typeof SharedArrayBuffer === "undefined" || !globalThis.crossOriginIsolated) {
     return "the page is not cross-origin isolated (served without COOP/COEP headers)";
   }
@@ -173,8 +177,15 @@ export async function loadEngine(threads = wantedThreads()) {
 
 async function loadSingle(note, tag = "") {
   const pkg = await import(`./pkg/llama2_wasm.js${tag}`);
-  const wasm = await pkg.default();
+  // Node's fetch has no file: URLs: give the glue the .wasm's bytes
+  const source = NODE ? { module_or_path: await readFile(new URL("./pkg/llama2_wasm_bg.wasm", import.meta.url)) } : undefined;
+  const wasm = await pkg.default(source);
   return { pkg, wasm, threads: 1, note };
+}
+
+async function readFile(url) {
+  const fs = await import(/* Node only */ "node:fs/promises");
+  return fs.readFile(url);
 }
 
 /** The threaded engine, or `{ threads: 1, note }` saying why it cannot run here. */

@@ -1,40 +1,7 @@
 // Building a Model from bytes: a checkpoint streamed into the engine's
-// ModelLoader, and the tokenizers that go with checkpoints.
+// ModelLoader. No DOM: the page (www/models.js) and the npm package
+// (www/lib/) both build their models with it.
 import { bury, crashText, isDead, isEngineCrash } from "./engine-guard.js";
-import { readAll, urlSource } from "./loader.js";
-import { progressRow } from "./progress.js";
-
-// tokenizers served beside the default model, by vocabulary size
-const TOKENIZERS = { 512: "models/tok512.bin", 32000: "models/tokenizer.bin" };
-
-/**
- * The tokenizers the page holds, by vocabulary size: `get(vocabSize)`
- * resolves to `{ name, bytes }` (cached, or served beside the default
- * model); `set(vocabSize, tok)` keeps one for checkpoints that come alone.
- */
-export function createTokenizers() {
-  const byVocab = new Map();
-  return {
-    set: (vocabSize, tok) => byVocab.set(vocabSize, tok),
-    async get(vocabSize) {
-      if (byVocab.has(vocabSize)) return byVocab.get(vocabSize);
-      const url = TOKENIZERS[vocabSize];
-      if (!url) {
-        throw new Error(`this checkpoint has a vocabulary of ${vocabSize.toLocaleString("en-US")} tokens ` +
-          "and no matching tokenizer is loaded: drop its tokenizer.bin together with it");
-      }
-      const source = await urlSource(url);
-      const progress = progressRow(source.name);
-      try {
-        const entry = { name: source.name, bytes: await readAll(source, progress) };
-        byVocab.set(vocabSize, entry);
-        return entry;
-      } finally {
-        progress.done();
-      }
-    },
-  };
-}
 
 /**
  * Stream a checkpoint into wasm: the first 256 bytes pick the engine
@@ -43,10 +10,10 @@ export function createTokenizers() {
  * current model, then a ModelLoader opens in that engine (header checked,
  * weights allocated) and every chunk goes straight in. Peak memory is the
  * weights plus one chunk, not the file twice. `guard`: wraps the engine's
- * objects (www/engine-guard.js). Resolves to { model, engine }.
+ * objects (www/engine-guard.js); `progress(loaded, total)` is told of each
+ * chunk, and `progress.done()` (if any) at the end. Resolves to { model, engine }.
  */
-export async function buildModel(source, tokenizer, { quantize, engineFor, makeRoom, guard }) {
-  const progress = progressRow(source.name);
+export async function buildModel(source, tokenizer, { quantize, engineFor, makeRoom = () => {}, guard = (o) => o, progress = () => {} }) {
   let loader = null;
   let engine = null;
   let head = new Uint8Array(0);
@@ -80,7 +47,7 @@ export async function buildModel(source, tokenizer, { quantize, engineFor, makeR
     const why = isEngineCrash(e) ? `the engine crashed while loading it (${crashText(e)})` : e.message;
     throw new Error(`${source.name}: ${why}`, { cause: e });
   } finally {
-    progress.done();
+    progress.done?.();
     // the weights allocated so far are freed with the loader (a dead
     // engine's loader cannot be freed: the restart lets the whole instance go)
     if (loader && isDead(engine.pkg)) bury(loader);

@@ -6,7 +6,9 @@ import { showCard } from "./card.js";
 import { createEngines, headerShape, planFor, threadsUnavailable } from "./engine.js";
 import { bury, crashText, crashWatch, isEngineCrash, markDead } from "./engine-guard.js";
 import { fileSource, formatBytes, urlSource } from "./loader.js";
-import { buildModel, createTokenizers } from "./model-build.js";
+import { buildModel } from "./model-build.js";
+import { progressRow } from "./progress.js";
+import { createTokenizers } from "./tokenizers.js";
 
 const DEFAULT_CHECKPOINT = "models/stories260K.bin";
 const DEFAULT_NAME = DEFAULT_CHECKPOINT.split("/").pop();
@@ -165,6 +167,7 @@ export function createModels({ messages, generation, inspector }) {
     engineFor,
     makeRoom: (engine, info) => makeRoom(engine, info, source.name),
     guard,
+    progress: progressRow(source.name),
   });
 
   /**

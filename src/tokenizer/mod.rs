@@ -171,6 +171,33 @@ impl Tokenizer {
     }
 }
 
+impl Tokenizer {
+    /// The text of a token sequence as run.c prints a generation of it: each
+    /// token decoded after the one before it (so the first piece after BOS
+    /// loses its leading space), BOS itself printing nothing, and bytes
+    /// joined into whole UTF-8 characters (an incomplete one at the end
+    /// shows as U+FFFD). Tokens outside the vocabulary are an error.
+    pub fn decode_all(&self, tokens: &[u32]) -> Result<String> {
+        let mut text = TextStream::new();
+        let mut out = String::new();
+        let mut prev = 0; // not BOS: a sequence that does not start with BOS keeps its first space
+        for (i, &token) in tokens.iter().enumerate() {
+            if token as usize >= self.vocab_size() {
+                return Err(Error::Argument(format!(
+                    "token {token} (at index {i}) is not in the vocabulary: tokens are whole numbers 0-{}",
+                    self.vocab_size() - 1
+                )));
+            }
+            if token != BOS {
+                out.push_str(&text.push(self.decode(prev, token)));
+            }
+            prev = token;
+        }
+        out.push_str(&text.finish());
+        Ok(out)
+    }
+}
+
 /// One byte per possible value: what `<0xXX>` tokens decode to.
 static BYTE_PIECES: [u8; 256] = {
     let mut t = [0u8; 256];

@@ -192,6 +192,26 @@ pub(super) fn params_from_js(temperature: &JsValue, topp: &JsValue, seed: &JsVal
     SamplerParams::new(temperature, topp, seed_from_js(seed)?)
 }
 
+/// A list of token ids: an Array of whole numbers or a typed array of
+/// them (checked against the vocabulary by the tokenizer).
+pub(super) fn tokens_arg(v: &JsValue, what: &str) -> Result<Vec<u32>, Error> {
+    let typed = js_sys::ArrayBuffer::is_view(v) && !v.is_instance_of::<js_sys::DataView>();
+    if !(js_sys::Array::is_array(v) || typed) {
+        return Err(wrong(what, "an Array of token ids", v));
+    }
+    let items = js_sys::Array::from(v);
+    let mut tokens = Vec::new();
+    tokens.try_reserve_exact(items.length() as usize).map_err(|_| Error::Argument(format!("{what} is too long")))?;
+    for (i, item) in items.iter().enumerate() {
+        let id = item.as_f64().filter(|n| n.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(n));
+        let Some(id) = id else {
+            return Err(Error::Argument(format!("{what}[{i}] must be a token id (a whole number ≥ 0), not {}", describe(&item))));
+        };
+        tokens.push(id as u32);
+    }
+    Ok(tokens)
+}
+
 pub(super) fn steps_from_js(steps: &JsValue) -> Result<i64, Error> {
     let steps = number_arg(steps, "steps")?;
     if steps.is_nan() {

@@ -4,7 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::args::{bool_arg, bytes_arg, checkpoint_from_js, params_from_js, steps_from_js, string_arg, tokenizer_from_js};
+use super::args::{bool_arg, bytes_arg, checkpoint_from_js, params_from_js, steps_from_js, string_arg, tokenizer_from_js, tokens_arg};
 use super::object::Fields;
 use super::testing::{crash_point, CRASH_STEP};
 use crate::kernels::Kernels;
@@ -109,6 +109,12 @@ impl Model {
     /// run.c's `encode(text, bos=1, eos=0)`, for inspection.
     pub fn encode(&self, text: &JsValue) -> Result<Vec<u32>, JsError> {
         Ok(self.llama.tokenizer().encode(&string_arg(text, "text")?, true, false)?)
+    }
+
+    /// The text of token ids (an Array or a typed array), as a generation
+    /// of them prints: the inverse of `encode` (BOS prints nothing).
+    pub fn decode(&self, tokens: &JsValue) -> Result<String, JsError> {
+        Ok(self.llama.tokenizer().decode_all(&tokens_arg(tokens, "tokens")?)?)
     }
 
     /// Start run.c's chat loop (Llama-2 `[INST]` template); then `chatUser`
