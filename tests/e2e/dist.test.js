@@ -132,6 +132,20 @@ async function freshBrowser(name) {
   return { ctx, page: p, navigations: () => navigations };
 }
 
+/**
+ * Reload `p` while the page may be reloading itself (www/offline.js does
+ * when the worker it finds is being removed): that race is not an error.
+ * (Seen once on a loaded machine: "Not attached to an active page".)
+ */
+async function reloadRacing(p) {
+  try {
+    await p.reload();
+  } catch (e) {
+    if (!/Not attached|interrupted|detached|ERR_ABORTED/i.test(e.message)) throw e;
+    await p.waitForLoadState("load");
+  }
+}
+
 /** Greedy "Once upon a time" with the Generate button; the text must be run.c's. */
 async function generateGreedy() {
   await page.evaluate(() => document.querySelector("#stop-button:enabled")?.click()); // the page's own first story
@@ -333,9 +347,9 @@ test("development on an address that served dist/ before: the worker found there
     host = await serve(path.join(src, "www"), ["/"], { port: Number(port) });
     // the browser checks sw.js after a navigation and installs the www/ copy, which
     // deletes the caches and unregisters; at most one more reload shows www/ itself
-    await b.page.reload();
+    await reloadRacing(b.page);
     await until(async () => (await navigator.serviceWorker.getRegistrations()).length === 0, b.page);
-    await b.page.reload();
+    await reloadRacing(b.page);
     await until(modelLoaded, b.page);
     const state = await b.page.evaluate(async () => ({
       dev: !document.querySelector('meta[name="llama2-sw"]'),
