@@ -46,6 +46,18 @@ impl Model {
         Ok(())
     }
 
+    /// Go on with the current generation for `steps` more positions from
+    /// where it stopped (by its steps, or because `step()` was no longer
+    /// called), reusing its KV cache and sampler: then `step()` until
+    /// `undefined` again. `steps` is read as `start` reads it (0, negative
+    /// or more than fit: up to seq_len). Throws when nothing can continue: no
+    /// generation, a chat, a story that ended with its end token, seq_len
+    /// reached.
+    pub fn extend(&mut self, steps: &JsValue) -> Result<(), JsError> {
+        self.llama.extend(steps_from_js(steps)?)?;
+        Ok(())
+    }
+
     /// The next piece of text (possibly `""` while a UTF-8 character is
     /// incomplete), or `undefined` when the generation is finished.
     pub fn step(&mut self) -> Result<Option<String>, JsError> {
@@ -147,7 +159,9 @@ impl Model {
         self.llama.prompt_len()
     }
 
-    /// Is a generation (or a chat with steps left) running?
+    /// Has the generation positions left to run (false once it stopped at
+    /// its steps or its end token, true again after `extend`), or the chat
+    /// steps left?
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> bool {
         self.llama.is_running()
