@@ -33,6 +33,13 @@ fn run(llama: &mut Llama) -> String {
     text
 }
 
+/// The message of a refused `extend(steps)`, which `check_extend` gave before.
+fn refusal(llama: &mut Llama, steps: i64) -> String {
+    let before = llama.check_extend().unwrap_err();
+    assert_eq!(llama.extend(steps).unwrap_err(), before);
+    before.to_string()
+}
+
 fn fp32_cases() -> Vec<GenerateCase> {
     let cases: Vec<_> = generate_cases().into_iter().filter(|c| !c.model.contains("_q80")).collect();
     assert!(cases.len() >= 8, "expected the golden fp32 cases, found {}", cases.len());
@@ -46,6 +53,7 @@ fn in_parts(llama: &mut Llama, c: &GenerateCase, first: i64, more: impl IntoIter
     let mut text = run(llama);
     assert!(!llama.is_running());
     for steps in more {
+        llama.check_extend().unwrap();
         llama.extend(steps).unwrap();
         assert!(llama.is_running());
         text.push_str(&run(llama));
@@ -187,7 +195,7 @@ fn at_seq_len_an_unfinished_character_is_shown_and_nothing_more_fits() {
     let text = llama.generate(&prompt, p, 0).unwrap();
     assert_eq!(llama.tokens().len(), seq_len + 1);
     assert!(text.ends_with('\u{FFFD}'), "{:?}", &text[text.len().saturating_sub(20)..]);
-    let e = llama.extend(10).unwrap_err().to_string();
+    let e = refusal(&mut llama, 10);
     assert_eq!(e, format!("the generation reached seq_len ({seq_len} positions): nothing more fits"));
 }
 
@@ -196,14 +204,14 @@ fn at_seq_len_an_unfinished_character_is_shown_and_nothing_more_fits() {
 fn what_cannot_continue_says_why() {
     let mut llama = stories260k();
     let greedy = SamplerParams::new(0.0, 0.9, 1).unwrap();
-    assert_eq!(llama.extend(10).unwrap_err().to_string(), "nothing to continue: generate first");
+    assert_eq!(refusal(&mut llama, 10), "nothing to continue: generate first");
 
     // the story ended with BOS (run.c's golden case that does)
     let c = fp32_cases().into_iter().find(|c| c.tokens.last() == Some(&1) && c.steps as usize + 1 > c.tokens.len()).unwrap();
     let mut ended = model(&c);
     ended.generate(&c.prompt, params(&c), c.steps).unwrap();
     assert_eq!(
-        ended.extend(10).unwrap_err().to_string(),
+        refusal(&mut ended, 10),
         "the story ended (the model produced its end token): start a new one"
     );
     assert_eq!(ended.tokens(), &c.tokens[..]);
@@ -214,7 +222,7 @@ fn what_cannot_continue_says_why() {
     llama.start(&"a ".repeat(seq_len), greedy, 0).unwrap();
     run(&mut llama);
     assert_eq!(llama.tokens().len(), seq_len + 1);
-    let msg = llama.extend(0).unwrap_err().to_string();
+    let msg = refusal(&mut llama, 0);
     assert_eq!(msg, "the generation reached seq_len (512 positions): nothing more fits");
     assert!(llama.step().unwrap().is_none());
 
@@ -222,24 +230,24 @@ fn what_cannot_continue_says_why() {
     llama.start("Once upon a time", greedy, 20).unwrap();
     run(&mut llama);
     llama.set_kernels(Kernels::Scalar);
-    let msg = llama.extend(10).unwrap_err().to_string();
+    let msg = refusal(&mut llama, 10);
     assert_eq!(msg, "the kernels changed since this text was generated: start a new one");
 
     // a new tokenizer forgets the text
     llama.start("Once upon a time", greedy, 20).unwrap();
     run(&mut llama);
     llama.set_tokenizer(llama2_wasm::Tokenizer::from_bytes(&data("tok512.bin")).unwrap()).unwrap();
-    assert_eq!(llama.extend(10).unwrap_err().to_string(), "nothing to continue: generate first");
+    assert_eq!(refusal(&mut llama, 10), "nothing to continue: generate first");
 
     // a chat goes on with chat_user
     llama.start_chat("", greedy, 100).unwrap();
-    let msg = llama.extend(10).unwrap_err().to_string();
+    let msg = refusal(&mut llama, 10);
     assert_eq!(msg, "a chat goes on with the user's next message (chatUser), not extend");
 
     // and after all that the model still generates run.c's text
     let c = &fp32_cases()[1];
     let mut again = model(c);
-    assert_eq!(again.extend(1).unwrap_err().to_string(), "nothing to continue: generate first");
+    assert_eq!(refusal(&mut again, 1), "nothing to continue: generate first");
     assert_eq!(again.generate(&c.prompt, params(c), c.steps).unwrap(), c.stdout);
 }
 
@@ -328,5 +336,5 @@ fn chat_turns_continue_one_kv_cache() {
     assert!(ends.windows(2).all(|w| w[0] < w[1]), "positions keep increasing: {ends:?}");
     // every position of the three turns can be replayed from the one cache
     llama.inspect_at(ends[2] - 1).unwrap();
-    assert!(llama.extend(10).unwrap_err().to_string().contains("chatUser"));
+    assert!(refusal(&mut llama, 10).contains("chatUser"));
 }

@@ -194,8 +194,19 @@ impl Llama {
     /// gives exactly the tokens and text of `start(.., a + b)`. Inside the
     /// prompt, the prompt's tokens go on being fed.
     pub fn extend(&mut self, steps: i64) -> Result<()> {
+        self.check_extend()?;
         let seq_len = self.config().seq_len;
-        let g = match &mut self.mode {
+        if let Mode::Generate(g) = &mut self.mode {
+            // run.c's clamp, counted from here: 0 or too many means up to seq_len
+            g.steps = g.pos + clamp_steps(steps, seq_len - g.pos);
+        }
+        Ok(())
+    }
+
+    /// Can the current generation go on (`extend`)? If not, the error says why.
+    pub fn check_extend(&self) -> Result<()> {
+        let seq_len = self.config().seq_len;
+        let g = match &self.mode {
             Mode::Generate(g) => g,
             Mode::Idle => return Err(Error::State("nothing to continue: generate first")),
             Mode::Chat(_) => {
@@ -213,8 +224,6 @@ impl Llama {
         if self.cached != g.pos {
             return Err(Error::State("the kernels changed since this text was generated: start a new one"));
         }
-        // run.c's clamp, counted from here: 0 or too many means up to seq_len
-        g.steps = g.pos + clamp_steps(steps, seq_len - g.pos);
         Ok(())
     }
 

@@ -58,6 +58,13 @@ impl Model {
         Ok(())
     }
 
+    /// Whether `extend` would accept: a generation that stopped (or is
+    /// running) below seq_len and did not end with its end token.
+    #[wasm_bindgen(getter, js_name = canExtend)]
+    pub fn can_extend(&self) -> bool {
+        self.llama.check_extend().is_ok()
+    }
+
     /// The next piece of text (possibly `""` while a UTF-8 character is
     /// incomplete), or `undefined` when the generation is finished.
     pub fn step(&mut self) -> Result<Option<String>, JsError> {
