@@ -33,7 +33,7 @@ fn a_continued_generation_matches_run_c_through_the_model_class() {
             while let Some(piece) = model.step().unwrap() {
                 text.push_str(&piece);
             }
-            assert!(!model.running());
+            assert!(!model.running() && model.can_extend());
             model.extend_with(c.steps as f64 - a).unwrap();
             assert!(model.running());
             while let Some(piece) = model.step().unwrap() {
@@ -47,24 +47,29 @@ fn a_continued_generation_matches_run_c_through_the_model_class() {
     assert!(n >= 20, "only {n} splits ran");
 }
 
-/// What cannot continue throws why, and the model goes on working.
+/// What cannot continue throws why (and `canExtend` is false), and the
+/// model goes on working.
 #[wasm_bindgen_test]
 fn extend_says_why_it_cannot_continue() {
     let mut model = new_model(STORIES260K, TOK512, false).unwrap();
+    assert!(!model.can_extend());
     assert_eq!(message(model.extend_with(10.0).unwrap_err()), "nothing to continue: generate first");
     let ended = generate_cases().into_iter().find(|c| c.tokens.last() == Some(&1) && c.steps as usize + 1 > c.tokens.len()).unwrap();
     run_case(&mut model, &ended);
+    assert!(!model.can_extend());
     assert_eq!(
         message(model.extend_with(10.0).unwrap_err()),
         "the story ended (the model produced its end token): start a new one"
     );
     model.start_with(&"a ".repeat(600), 0.0, 0.9, 1.0, 0.0).unwrap();
     while model.step().unwrap().is_some() {}
+    assert!(!model.can_extend());
     assert_eq!(
         message(model.extend_with(0.0).unwrap_err()),
         "the generation reached seq_len (512 positions): nothing more fits"
     );
     model.start_chat_with("", 0.0, 0.9, 1.0, 0.0).unwrap();
+    assert!(!model.can_extend());
     assert!(message(model.extend_with(10.0).unwrap_err()).contains("chatUser"));
     let c = &generate_cases()[1];
     assert_reproduces(&mut model, c, "tokens after the refused calls");
