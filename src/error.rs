@@ -24,6 +24,8 @@ pub enum Error {
     TooLarge { what: &'static str, bytes: u64 },
     /// An API call made in the wrong order (e.g. `step` before `start`).
     State(&'static str),
+    /// `extend` on a generation that already holds all `seq_len` positions.
+    SeqLenReached(usize),
     /// More helper threads asked for than the pool takes (`max`).
     TooManyHelpers { asked: usize, max: usize },
     /// Helper threads asked for before they have all started.
@@ -84,6 +86,11 @@ impl fmt::Display for Error {
                 thousands(*bytes)
             ),
             Error::State(msg) => f.write_str(msg),
+            Error::SeqLenReached(seq_len) => write!(
+                f,
+                "the generation reached seq_len ({} positions): nothing more fits",
+                thousands(*seq_len as u64)
+            ),
             Error::TooManyHelpers { asked, max } => write!(f, "{asked} helper threads asked for; at most {max}"),
             Error::HelpersNotStarted { asked, started } => {
                 write!(f, "{asked} helper threads asked for, but only {started} have started")

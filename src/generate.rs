@@ -29,6 +29,11 @@ pub fn clamp_steps(steps: i64, seq_len: usize) -> usize {
 }
 
 /// The state of run.c's `generate` loop between iterations.
+///
+/// The loop stops at `steps` positions, or when the model produces BOS. A
+/// stop at `steps` is not the end: `Llama::extend` can raise `steps` and the
+/// loop goes on with the same KV cache, sampler and text stream, exactly as
+/// if it had been given the larger `steps` from the start.
 #[derive(Debug, Clone)]
 pub(crate) struct Generation {
     pub(crate) prompt_tokens: Vec<u32>,
@@ -36,7 +41,15 @@ pub(crate) struct Generation {
     pub(crate) pos: usize,
     pub(crate) token: u32,
     pub(crate) text: TextStream,
-    pub(crate) done: bool,
+    /// The model produced BOS: the story is over for good.
+    pub(crate) ended: bool,
+}
+
+impl Generation {
+    /// Still positions to run (the loop has not stopped).
+    pub(crate) fn running(&self) -> bool {
+        !self.ended && self.pos < self.steps
+    }
 }
 
 /// The state of run.c's `chat` loop between iterations.
@@ -95,12 +108,19 @@ impl Parts<'_> {
 
 /// One iteration of run.c's `generate` loop.
 pub(crate) fn generate_step(g: &mut Generation, mut m: Parts) -> Result<Option<Step>> {
-    if g.done {
+    if g.ended {
         return Ok(None);
     }
     if g.pos >= g.steps {
-        g.done = true;
-        return Ok(flush(&mut g.text, g.token));
+        // At seq_len nothing can follow: an unfinished UTF-8 character is
+        // shown now (as U+FFFD). Below it, `extend` may bring its missing
+        // bytes, so they stay pending: the text of a run continued is then
+        // exactly that of one longer run (the character appears whole after
+        // the continuation, not split or replaced).
+        if g.pos >= m.transformer.config().seq_len {
+            return Ok(flush(&mut g.text, g.token));
+        }
+        return Ok(None);
     }
     // forward the transformer to get logits for the next token
     let logits = m.transformer.forward_with(g.token, g.pos, m.inspector.as_deref_mut())?;
@@ -118,7 +138,7 @@ pub(crate) fn generate_step(g: &mut Generation, mut m: Parts) -> Result<Option<S
     m.tokens.push(next);
     // data-dependent terminating condition: the BOS (=1) token delimits sequences
     if next == BOS {
-        g.done = true;
+        g.ended = true;
         return Ok(flush(&mut g.text, next));
     }
     let text = g.text.push(m.tokenizer.decode(g.token, next));

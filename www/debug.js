@@ -9,9 +9,10 @@
  */
 export function installDebugHooks({ models, generation, inspector, library }) {
   // the hooks below drive the model directly: stop the page's run first
-  // (its text will no longer match the KV cache)
+  // (its text will no longer match the KV cache, nor can it continue)
   const takeModel = () => {
     generation.stop();
+    generation.forget();
     inspector.invalidate();
     return models.model;
   };

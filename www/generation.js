@@ -1,6 +1,7 @@
 // Generating: the form's settings, the loop that steps the model, the text
 // as it streams in (#output, one span per position) and the numbers under
-// the form (#stats).
+// the form (#stats). Continue (model.extend) resumes the last run where it
+// stopped, appending to the same text.
 import { createStats } from "./stats.js";
 
 // Generation runs in short tasks (a MessageChannel loop), each stepping for
@@ -28,8 +29,10 @@ export function createGeneration({ model: currentModel, clearError, showError, o
   const output = $("output");
   const generateButton = $("generate-button");
   const stopButton = $("stop-button");
+  const continueButton = $("continue-button");
   const stats = createStats({ onSpeed });
   let run = null; // the generation in progress: { model, frame, pending, spans, ... }
+  let stopped = null; // the last run, once over, while its model can extend it (Continue)
   const ticker = new MessageChannel();
   ticker.port1.onmessage = tick;
 
@@ -50,6 +53,7 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     const model = currentModel();
     if (!model) return;
     stop();
+    forget();
     clearError();
     try {
       model.start($("prompt").value, readNumber("temperature"), readNumber("topp"), readNumber("seed"), readNumber("steps"));
@@ -78,6 +82,36 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     stopButton.disabled = false;
     stats.update(run);
     if (!manual) ticker.port2.postMessage(null);
+  }
+
+  /**
+   * Continue: the last run goes on where it stopped for the Steps field's
+   * number of positions (model.extend: same KV cache and sampler), its new
+   * tokens appended to the same text and counted in the same numbers.
+   */
+  function resume() {
+    const r = stopped;
+    if (!r || run || r.model !== currentModel()) return;
+    clearError();
+    try {
+      r.model.extend(readNumber("steps"));
+    } catch (e) {
+      showError(e);
+      return;
+    }
+    forget();
+    // the numbers go on as if there had been no pause: shift the clocks by it
+    const pause = performance.now() - r.ended;
+    r.started += pause;
+    if (r.decodeStart) r.decodeStart += pause;
+    if (r.sample) r.sample.t += pause;
+    r.ended = undefined;
+    r.manual = false; // (a walkthrough's run goes on by itself)
+    run = r;
+    r.frame = requestAnimationFrame(paint);
+    output.classList.add("running");
+    stopButton.disabled = false;
+    ticker.port2.postMessage(null);
   }
 
   /**
@@ -196,12 +230,30 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     run = null;
     output.classList.remove("running");
     stopButton.disabled = true;
+    // stopped at its steps or by Stop (not by its end token, nor at seq_len): it can go on
+    let more = false;
+    try {
+      more = r.model.canExtend;
+    } catch {
+      // a dead engine: the next call that matters (Generate, a load) reports the crash
+    }
+    if (more) {
+      stopped = r;
+      continueButton.disabled = false;
+    }
+  }
+
+  /** The last run can no longer go on (a new one, another model, its KV cache used by someone else). */
+  function forget() {
+    stopped = null;
+    continueButton.disabled = true;
   }
 
   /** The engine crashed: drop the run without touching its (dead) model, and wait for the next one. */
   function abandon() {
     const r = run;
     run = null; // stop() would read the dead model
+    forget();
     if (r) {
       clearTimeout(r.timer);
       cancelAnimationFrame(r.frame);
@@ -215,6 +267,7 @@ export function createGeneration({ model: currentModel, clearError, showError, o
   function ready(config) {
     if (config) $("steps").max = config.seq_len;
     generateButton.disabled = !config;
+    forget();
   }
 
   $("controls").addEventListener("submit", (e) => {
@@ -225,6 +278,7 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     onStopClick();
     stop();
   });
+  continueButton.addEventListener("click", resume);
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
@@ -232,5 +286,5 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     }
   });
 
-  return { output, start, stop, walkStep, abandon, ready };
+  return { output, start, stop, resume, forget, walkStep, abandon, ready };
 }

@@ -275,6 +275,7 @@ export function createModels({ messages, generation, inspector }) {
       try {
         state.model.setTokenizer(tok.bytes);
         inspector.invalidate(); // the text on the page was the old tokenizer's
+        generation.forget(); // and cannot go on with the new one
       } catch (e) {
         throw new Error(`${tok.name}: ${e.message}`, { cause: e });
       }

@@ -162,7 +162,7 @@ impl Llama {
     pub fn is_running(&self) -> bool {
         match &self.mode {
             Mode::Idle => false,
-            Mode::Generate(g) => !g.done,
+            Mode::Generate(g) => g.running(),
             Mode::Chat(c) => c.pos < c.steps,
         }
     }
@@ -180,8 +180,50 @@ impl Llama {
             steps,
             pos: 0,
             text: TextStream::new(),
-            done: false,
+            ended: false,
         });
+        Ok(())
+    }
+
+    /// Go on with the current generation for `steps` more positions from
+    /// the one it has reached (0, or more than fit: up to seq_len), reusing
+    /// its KV cache: only the new positions cost a forward pass. Whether it
+    /// stopped at its steps or the caller stopped stepping, it continues
+    /// from its last token with the same sampler (the random numbers go on
+    /// where they were), so `start(.., a)`, run to the end, then `extend(b)`
+    /// gives exactly the tokens and text of `start(.., a + b)`. Inside the
+    /// prompt, the prompt's tokens go on being fed.
+    pub fn extend(&mut self, steps: i64) -> Result<()> {
+        self.check_extend()?;
+        let seq_len = self.config().seq_len;
+        if let Mode::Generate(g) = &mut self.mode {
+            // run.c's clamp, counted from here: 0 or too many means up to seq_len
+            g.steps = g.pos + clamp_steps(steps, seq_len - g.pos);
+        }
+        Ok(())
+    }
+
+    /// Can the current generation go on (`extend`)? If not, the error says why.
+    pub fn check_extend(&self) -> Result<()> {
+        let seq_len = self.config().seq_len;
+        let g = match &self.mode {
+            Mode::Generate(g) => g,
+            Mode::Idle => return Err(Error::State("nothing to continue: generate first")),
+            Mode::Chat(_) => {
+                return Err(Error::State("a chat goes on with the user's next message (chatUser), not extend"))
+            }
+        };
+        if g.ended {
+            return Err(Error::State("the story ended (the model produced its end token): start a new one"));
+        }
+        if g.pos >= seq_len {
+            return Err(Error::SeqLenReached(seq_len));
+        }
+        // set_kernels forgets the cache (`cached` = 0): other kernels would
+        // continue from keys and values they did not compute
+        if self.cached != g.pos {
+            return Err(Error::State("the kernels changed since this text was generated: start a new one"));
+        }
         Ok(())
     }
 

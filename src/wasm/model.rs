@@ -46,6 +46,25 @@ impl Model {
         Ok(())
     }
 
+    /// Go on with the current generation for `steps` more positions from
+    /// where it stopped (by its steps, or because `step()` was no longer
+    /// called), reusing its KV cache and sampler: then `step()` until
+    /// `undefined` again. `steps` is read as `start` reads it (0, negative
+    /// or more than fit: up to seq_len). Throws when nothing can continue: no
+    /// generation, a chat, a story that ended with its end token, seq_len
+    /// reached.
+    pub fn extend(&mut self, steps: &JsValue) -> Result<(), JsError> {
+        self.llama.extend(steps_from_js(steps)?)?;
+        Ok(())
+    }
+
+    /// Whether `extend` would accept: a generation that stopped (or is
+    /// running) below seq_len and did not end with its end token.
+    #[wasm_bindgen(getter, js_name = canExtend)]
+    pub fn can_extend(&self) -> bool {
+        self.llama.check_extend().is_ok()
+    }
+
     /// The next piece of text (possibly `""` while a UTF-8 character is
     /// incomplete), or `undefined` when the generation is finished.
     pub fn step(&mut self) -> Result<Option<String>, JsError> {
@@ -153,7 +172,9 @@ impl Model {
         self.llama.prompt_len()
     }
 
-    /// Is a generation (or a chat with steps left) running?
+    /// Has the generation positions left to run (false once it stopped at
+    /// its steps or its end token, true again after `extend`), or the chat
+    /// steps left?
     #[wasm_bindgen(getter)]
     pub fn running(&self) -> bool {
         self.llama.is_running()

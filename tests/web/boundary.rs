@@ -28,6 +28,10 @@ fn every_model_method_checks_its_js_arguments_and_the_model_survives() {
         ("start", vec![s("x"), n(0.0), JsValue::NULL, n(1.0), n(10.0)], "topp must be a number, not null"),
         ("start", vec![s("x"), n(0.0), n(0.9), n(1.5), n(10.0)], "seed 1.5 must be a whole number"),
         ("start", vec![s("x"), n(0.0), n(0.9), n(1.0)], "steps must be a number, not undefined"),
+        ("extend", vec![s("10")], "steps must be a number, not a string"),
+        ("extend", vec![], "steps must be a number, not undefined"),
+        ("extend", vec![n(f64::NAN)], "steps is NaN; use 0 for the model's seq_len"),
+        ("extend", vec![JsValue::NULL], "steps must be a number, not null"),
         ("encode", vec![n(5.0)], "text must be a string, not the number 5"),
         ("startChat", vec![n(5.0), n(0.0), n(0.9), n(1.0), n(0.0)], "system prompt must be a string, not the number 5"),
         ("chatUser", vec![symbol.clone()], "message must be a string, not a symbol"),
@@ -67,6 +71,16 @@ fn every_model_method_checks_its_js_arguments_and_the_model_survives() {
     // the model was never hurt: the same tokens as before any of it
     assign(&model, "inspect", &JsValue::FALSE).unwrap();
     assert_eq!(greedy_tokens(&model), want);
+    // and continues through the glue: 24 positions, then 5 more, are a run of 29
+    assert_eq!(get(&model, "running").as_bool(), Some(false));
+    call(&model, "extend", &[n(5.0)]).unwrap();
+    assert_eq!(get(&model, "running").as_bool(), Some(true));
+    while !call(&model, "step", &[]).unwrap().is_undefined() {}
+    let continued: js_sys::Uint32Array = call(&model, "tokens", &[]).unwrap().dyn_into().unwrap();
+    call(&model, "start", &[s("Once upon a time"), n(0.0), n(0.9), n(1.0), n(29.0)]).unwrap();
+    while !call(&model, "step", &[]).unwrap().is_undefined() {}
+    let whole: js_sys::Uint32Array = call(&model, "tokens", &[]).unwrap().dyn_into().unwrap();
+    assert_eq!((continued.length(), continued.to_vec()), (30, whole.to_vec()));
 
     // bytes as ArrayBuffers: the constructor and setTokenizer accept them
     let class = get(&model, "constructor");

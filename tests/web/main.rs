@@ -1,9 +1,9 @@
 //! Browser tests: the `Model` class as JavaScript sees it, running the
 //! SIMD128 kernels, against run.c's golden outputs. One test binary (each
 //! tests/*.rs is its own wasm build), a module per subject:
-//! `model` (generation, config, errors, Q8_0), `kernels` (the scalar choice,
-//! the native digests), `inspector`, `loader` (streaming, file and tokenizer
-//! info), `boundary` (every JS argument checked, thread exports), `sha256`
+//! `model` (generation, continued with `extend`, config, errors, Q8_0),
+//! `kernels` (the scalar choice, the native digests), `inspector`, `loader`
+//! (streaming, file and tokenizer info), `boundary` (every JS argument checked, thread exports), `sha256`
 //! (the `Sha256` class the page's model library checks files with); `support`
 //! holds the embedded files and the Rust-typed calls, `glue` the calls
 //! through the JS glue.

@@ -1,5 +1,5 @@
-//! Generation through the `Model` class: run.c's golden outputs, the
-//! config, readable errors, seeds, Q8_0 models.
+//! Generation through the `Model` class: run.c's golden outputs (also
+//! continued with `extend`), the config, readable errors, seeds, Q8_0 models.
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -15,6 +15,64 @@ fn generation_matches_run_c_through_the_model_class() {
         n += 1;
     }
     assert!(n >= 8, "only {n} golden cases ran");
+}
+
+/// `start` with fewer steps, run to the end, then `extend` with the rest:
+/// run.c's tokens and text, split inside the prompt, at its end and in the
+/// middle of the story.
+#[wasm_bindgen_test]
+fn a_continued_generation_matches_run_c_through_the_model_class() {
+    let mut n = 0;
+    for c in generate_cases().iter().filter(|c| !c.model.contains("_q80")) {
+        let mut model = new_model(model_file(&c.model), model_file(&c.tokenizer), false).unwrap();
+        let prompt_len = model.encode_with(&c.prompt).unwrap().len() as f64;
+        let positions = (c.tokens.len() - 1) as f64;
+        for a in [prompt_len - 1.0, prompt_len, (positions / 2.0).floor()].into_iter().filter(|&a| a >= 1.0) {
+            model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, a).unwrap();
+            let mut text = String::new();
+            while let Some(piece) = model.step().unwrap() {
+                text.push_str(&piece);
+            }
+            assert!(!model.running() && model.can_extend());
+            model.extend_with(c.steps as f64 - a).unwrap();
+            assert!(model.running());
+            while let Some(piece) = model.step().unwrap() {
+                text.push_str(&piece);
+            }
+            assert_eq!(model.tokens(), c.tokens, "split at {a}: {c:?}");
+            assert_eq!(text, c.stdout, "split at {a}: {c:?}");
+            n += 1;
+        }
+    }
+    assert!(n >= 20, "only {n} splits ran");
+}
+
+/// What cannot continue throws why (and `canExtend` is false), and the
+/// model goes on working.
+#[wasm_bindgen_test]
+fn extend_says_why_it_cannot_continue() {
+    let mut model = new_model(STORIES260K, TOK512, false).unwrap();
+    assert!(!model.can_extend());
+    assert_eq!(message(model.extend_with(10.0).unwrap_err()), "nothing to continue: generate first");
+    let ended = generate_cases().into_iter().find(|c| c.tokens.last() == Some(&1) && c.steps as usize + 1 > c.tokens.len()).unwrap();
+    run_case(&mut model, &ended);
+    assert!(!model.can_extend());
+    assert_eq!(
+        message(model.extend_with(10.0).unwrap_err()),
+        "the story ended (the model produced its end token): start a new one"
+    );
+    model.start_with(&"a ".repeat(600), 0.0, 0.9, 1.0, 0.0).unwrap();
+    while model.step().unwrap().is_some() {}
+    assert!(!model.can_extend());
+    assert_eq!(
+        message(model.extend_with(0.0).unwrap_err()),
+        "the generation reached seq_len (512 positions): nothing more fits"
+    );
+    model.start_chat_with("", 0.0, 0.9, 1.0, 0.0).unwrap();
+    assert!(!model.can_extend());
+    assert!(message(model.extend_with(10.0).unwrap_err()).contains("chatUser"));
+    let c = &generate_cases()[1];
+    assert_reproduces(&mut model, c, "tokens after the refused calls");
 }
 
 #[wasm_bindgen_test]

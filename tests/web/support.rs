@@ -45,6 +45,7 @@ pub trait RustTypes {
     fn start_with(&mut self, prompt: &str, temperature: f64, topp: f64, seed: f64, steps: f64) -> Result<(), JsError>;
     fn start_chat_with(&mut self, system: &str, temperature: f64, topp: f64, seed: f64, steps: f64) -> Result<(), JsError>;
     fn chat_user_with(&mut self, message: &str) -> Result<(), JsError>;
+    fn extend_with(&mut self, steps: f64) -> Result<(), JsError>;
     fn encode_with(&self, text: &str) -> Result<Vec<u32>, JsError>;
     fn set_kernels_with(&mut self, name: &str) -> Result<(), JsError>;
     fn set_inspect_with(&mut self, on: bool);
@@ -67,6 +68,9 @@ impl RustTypes for Model {
     }
     fn encode_with(&self, text: &str) -> Result<Vec<u32>, JsError> {
         self.encode(&text.into())
+    }
+    fn extend_with(&mut self, steps: f64) -> Result<(), JsError> {
+        self.extend(&steps.into())
     }
     fn set_kernels_with(&mut self, name: &str) -> Result<(), JsError> {
         self.set_kernels(&name.into())
