@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { dropRandom15M, goldenCases, openPage } from "./harness.mjs";
+import { dropRandom15M, goldenCases, openReadyPage } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -20,10 +20,7 @@ let server, browser, page, pageErrors;
 
 before(async () => {
   fs.mkdirSync(out, { recursive: true });
-  ({ server, browser, page, pageErrors } = await openPage(www, { width: 1200, height: 1000 }));
-  // the default model, and the story it starts telling by itself
-  await page.waitForFunction(() => !document.querySelector("#generate-button").disabled, null, { timeout: 30_000 });
-  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+  ({ server, browser, page, pageErrors } = await openReadyPage(www, { width: 1200, height: 1000 }));
 });
 
 after(async () => {

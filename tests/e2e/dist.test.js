@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { serve } from "../../serve.mjs";
 import { checkpointPath, makeCheckpoint } from "../../bench/make-checkpoints.mjs";
-import { CHROMIUM_OPTIONS, goldenCases } from "./harness.mjs";
+import { CHROMIUM_OPTIONS, generateThroughPage, goldenCases } from "./harness.mjs";
 import { serveModels } from "./model-server.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -148,15 +148,7 @@ async function reloadRacing(p) {
 
 /** Greedy "Once upon a time" with the Generate button; the text must be run.c's. */
 async function generateGreedy() {
-  await page.evaluate(() => document.querySelector("#stop-button:enabled")?.click()); // the page's own first story
-  await page.fill("#prompt", greedy.prompt);
-  await page.fill("#temperature", "0");
-  await page.fill("#topp", String(greedy.topp));
-  await page.fill("#steps", String(greedy.steps));
-  await page.fill("#seed", String(greedy.seed));
-  await page.click("#generate-button");
-  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
-  assert.equal(await page.locator("#output").textContent(), greedy.stdout);
+  assert.equal(await generateThroughPage(page, greedy), greedy.stdout);
 }
 
 test("first visit: the service worker stores the page, the page reloads once and is cross-origin isolated, with threads", async () => {

@@ -29,6 +29,33 @@ export async function openPage(www, viewport) {
 }
 
 /**
+ * openPage, then wait until the default model is loaded and the story it
+ * starts telling by itself has ended: the page as a person finds it.
+ */
+export async function openReadyPage(www, viewport) {
+  const opened = await openPage(www, viewport);
+  await opened.page.waitForFunction(() => !document.querySelector("#generate-button").disabled, null, { timeout: 30_000 });
+  await opened.page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+  return opened;
+}
+
+/**
+ * Run a golden case's generation through the page's controls and Generate
+ * button (stopping the page's own story first); resolves to the page's text.
+ */
+export async function generateThroughPage(page, c) {
+  await page.evaluate(() => document.querySelector("#stop-button:enabled")?.click());
+  await page.fill("#prompt", c.prompt);
+  await page.fill("#temperature", String(c.temperature));
+  await page.fill("#topp", String(c.topp));
+  await page.fill("#steps", String(c.steps));
+  await page.fill("#seed", String(c.seed));
+  await page.click("#generate-button");
+  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+  return page.locator("#output").textContent();
+}
+
+/**
  * run.c's recorded cases (tests/golden/runc_parity.jsonl, copied by build.sh):
  * JavaScript's one parser of the golden file (the Rust tests' is
  * tests/both/golden.rs).

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { openPage } from "./harness.mjs";
+import { openReadyPage } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const www = path.resolve(here, "../../www");
@@ -16,9 +16,7 @@ let server, browser, page, pageErrors;
 
 before(async () => {
   fs.mkdirSync(out, { recursive: true });
-  ({ server, browser, page, pageErrors } = await openPage(www, { width: 1200, height: 1000 }));
-  await page.waitForFunction(() => !document.querySelector("#generate-button").disabled, null, { timeout: 30_000 });
-  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+  ({ server, browser, page, pageErrors } = await openReadyPage(www, { width: 1200, height: 1000 }));
 });
 
 after(async () => {

@@ -183,9 +183,21 @@ for (const worker of [true, false]) {
         engine.push(t);
       }
       m.free();
+      // the inspector's data, opted in
+      const off = await llm.inspect("topk").then(() => "resolved", (e) => e.message);
+      const insp = await Llama2.load({ checkpoint: "models/stories260K.bin", tokenizer: "models/tok512.bin", worker, inspect: true });
+      await insp.complete("Once upon a time", { temperature: 0, steps: 12 });
+      const inspected = {
+        topk: await insp.inspect("topk", { k: 5 }),
+        attention: await insp.inspect("attention", { layer: 0, head: 0 }),
+        timings: await insp.inspect("timings"),
+        earlier: await insp.inspect("topk", { k: 3, pos: 4 }),
+      };
+      await insp.dispose();
       const info = llm.info;
       await llm.dispose();
-      return { goldens, first, rest, whole, split, once, turns, engine, info: { worker: info.worker, dim: info.dim, name: info.name } };
+      return { goldens, first, rest, whole, split, once, turns, engine, off, inspected,
+        info: { worker: info.worker, dim: info.dim, name: info.name } };
     }, [cases, worker]);
     assert.deepEqual(got.info, { worker, dim: 64, name: "stories260K.bin" });
     cases.forEach((c, i) => {
@@ -197,6 +209,15 @@ for (const worker of [true, false]) {
     assert.ok(got.rest.length > 0);
     assert.deepEqual(got.turns, got.engine, "the package's chat = the engine's chat mode");
     assert.ok(got.turns.every((t) => t.length > 0));
+    assert.match(got.off, /the inspector is off: load with \{ inspect: true \}/);
+    const { topk, attention, timings, earlier } = got.inspected;
+    assert.equal(topk.candidates.length, 5);
+    assert.ok(topk.candidates.every((c, i) => i === 0 || c.prob <= topk.candidates[i - 1].prob), "sorted");
+    assert.equal(attention.length, topk.pos + 1);
+    assert.ok(Math.abs(attention.reduce((a, b) => a + b, 0) - 1) < 1e-5, "attention sums to 1");
+    assert.ok(timings.total > 0);
+    assert.equal(earlier.pos, 4);
+    assert.equal(earlier.candidates.length, 3);
   });
 
   test(`${mode}: an AbortSignal stops a generation within one step and a load within one chunk; bad arguments are clear errors`, async () => {

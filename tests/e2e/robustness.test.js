@@ -11,7 +11,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { goldenCases, openPage } from "./harness.mjs";
+import { generateThroughPage, goldenCases, openReadyPage } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -23,9 +23,7 @@ const golden = goldenCases(root).find(
 let server, browser, page, pageErrors;
 
 before(async () => {
-  ({ server, browser, page, pageErrors } = await openPage(www, { width: 1200, height: 900 }));
-  await page.waitForFunction(() => !document.querySelector("#generate-button").disabled, null, { timeout: 30_000 });
-  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+  ({ server, browser, page, pageErrors } = await openReadyPage(www, { width: 1200, height: 900 }));
 });
 
 after(async () => {
@@ -42,16 +40,7 @@ const waitForError = (re, timeout = 30_000) =>
     [re.source, re.flags], { timeout });
 
 /** Greedy "Once upon a time" as run.c printed it, through the page's Generate button. */
-async function generateGolden() {
-  await page.fill("#prompt", golden.prompt);
-  await page.fill("#temperature", "0");
-  await page.fill("#topp", String(golden.topp));
-  await page.fill("#steps", String(golden.steps));
-  await page.fill("#seed", String(golden.seed));
-  await page.click("#generate-button");
-  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
-  return page.locator("#output").textContent();
-}
+const generateGolden = () => generateThroughPage(page, golden);
 
 /**
  * Drop files made inside the page: { name, url?, bytes? (a function body
