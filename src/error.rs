@@ -26,6 +26,9 @@ pub enum Error {
     State(&'static str),
     /// `extend` on a generation that already holds all `seq_len` positions.
     SeqLenReached(usize),
+    /// `force_next` while the next token is still the prompt's: token
+    /// `next` of a prompt of `prompt` tokens.
+    InPrompt { next: usize, prompt: usize },
     /// More helper threads asked for than the pool takes (`max`).
     TooManyHelpers { asked: usize, max: usize },
     /// Helper threads asked for before they have all started.
@@ -90,6 +93,11 @@ impl fmt::Display for Error {
                 f,
                 "the generation reached seq_len ({} positions): nothing more fits",
                 thousands(*seq_len as u64)
+            ),
+            Error::InPrompt { next, prompt } => write!(
+                f,
+                "the next token is still the prompt's (token {next} of {prompt}, BOS included): \
+                 step() through the prompt first, then choose"
             ),
             Error::TooManyHelpers { asked, max } => write!(f, "{asked} helper threads asked for; at most {max}"),
             Error::HelpersNotStarted { asked, started } => {

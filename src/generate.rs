@@ -41,8 +41,11 @@ pub(crate) struct Generation {
     pub(crate) pos: usize,
     pub(crate) token: u32,
     pub(crate) text: TextStream,
-    /// The model produced BOS: the story is over for good.
+    /// The model produced BOS: the story is over for good (unless undone).
     pub(crate) ended: bool,
+    /// The caller's pick for the next sampled token (`Llama::force_next`),
+    /// taken by the next step instead of the sampler's.
+    pub(crate) chosen: Option<u32>,
 }
 
 impl Generation {
@@ -83,25 +86,48 @@ pub fn render_chat_prompt(user: &str, system: Option<&str>) -> String {
     }
 }
 
+/// How the token after a position was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The prompt's next token: fed, not sampled.
+    Prompt,
+    /// The sampler's pick.
+    Sampled,
+    /// The caller's pick (`Llama::force_next`) instead of the sampler's.
+    Chosen,
+}
+
+/// What followed one position: the token, how it was decided, and the
+/// sampler's random state before it (what `Llama::undo` puts back).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Outcome {
+    pub next: u32,
+    pub origin: Origin,
+    pub rng: u64,
+}
+
+// checkpoint::memory_needed counts this many bytes per position
+const _: () = assert!(std::mem::size_of::<Outcome>() == 16);
+
 /// What one loop iteration works with: the model's parts, the open
 /// inspector (if any), and the sequence so far (the token fed at each
-/// position, and what followed it: the token and whether it was forced).
+/// position, and what followed it).
 pub(crate) struct Parts<'a> {
     pub transformer: &'a mut Transformer,
     pub tokenizer: &'a Tokenizer,
     pub sampler: &'a mut Sampler,
     pub inspector: Option<&'a mut Inspector>,
     pub tokens: &'a mut Vec<u32>,
-    pub outcomes: &'a mut Vec<(u32, bool)>,
+    pub outcomes: &'a mut Vec<Outcome>,
 }
 
 impl Parts<'_> {
     /// Note which token followed the position just run (and tell the
     /// inspector, if open, after timing the sampler).
-    fn record_next(&mut self, next: u32, forced: bool) {
-        self.outcomes.push((next, forced));
+    fn record_next(&mut self, outcome: Outcome) {
+        self.outcomes.push(outcome);
         if let Some(inspector) = self.inspector.as_deref_mut() {
-            inspector.next_token(next, forced);
+            inspector.next_token(outcome.next, outcome.origin);
         }
     }
 }
@@ -125,15 +151,21 @@ pub(crate) fn generate_step(g: &mut Generation, mut m: Parts) -> Result<Option<S
     // forward the transformer to get logits for the next token
     let logits = m.transformer.forward_with(g.token, g.pos, m.inspector.as_deref_mut())?;
     // advance the state machine
-    let forced = g.pos + 1 < g.prompt_tokens.len();
-    let next = if forced {
+    let rng = m.sampler.rng_state();
+    let (next, origin) = if g.pos + 1 < g.prompt_tokens.len() {
         // if we are still processing the input prompt, force the next prompt token
-        g.prompt_tokens[g.pos + 1]
+        (g.prompt_tokens[g.pos + 1], Origin::Prompt)
     } else {
         // otherwise sample the next token from the logits
-        m.sampler.sample(logits)
+        let sampled = m.sampler.sample(logits);
+        // ... unless the caller chose it: the sampler has drawn its random
+        // number all the same, so a later sampled step sees the one it would have
+        match g.chosen.take() {
+            Some(token) => (token, Origin::Chosen),
+            None => (sampled, Origin::Sampled),
+        }
     };
-    m.record_next(next, forced);
+    m.record_next(Outcome { next, origin, rng });
     g.pos += 1;
     m.tokens.push(next);
     // data-dependent terminating condition: the BOS (=1) token delimits sequences
@@ -144,6 +176,19 @@ pub(crate) fn generate_step(g: &mut Generation, mut m: Parts) -> Result<Option<S
     let text = g.text.push(m.tokenizer.decode(g.token, next));
     g.token = next;
     Ok(Some(Step { token: next, text }))
+}
+
+/// The text stream of a generation of `tokens` (BOS first, no BOS after
+/// it) as its steps leave it, and the text they gave: each token decoded
+/// after the one before, an unfinished UTF-8 character held back. What
+/// `Llama::undo` rebuilds the stream from (at most seq_len small pieces).
+pub(crate) fn text_of(tokenizer: &Tokenizer, tokens: &[u32]) -> (TextStream, String) {
+    let mut stream = TextStream::new();
+    let mut text = String::new();
+    for pair in tokens.windows(2) {
+        text.push_str(&stream.push(tokenizer.decode(pair[0], pair[1])));
+    }
+    (stream, text)
 }
 
 /// The end of a generation: any unfinished UTF-8 character, made visible.
@@ -174,9 +219,14 @@ pub(crate) fn chat_step(c: &mut Chat, mut m: Parts) -> Result<Option<Step>> {
     let eos_fed = token == EOS;
     m.tokens.push(token);
     let logits = m.transformer.forward_with(token, c.pos, m.inspector.as_deref_mut())?;
+    let rng = m.sampler.rng_state();
     c.next = m.sampler.sample(logits);
-    let forced = c.user_idx < c.prompt_tokens.len();
-    m.record_next(if forced { c.prompt_tokens[c.user_idx] } else { c.next }, forced);
+    let outcome = if c.user_idx < c.prompt_tokens.len() {
+        Outcome { next: c.prompt_tokens[c.user_idx], origin: Origin::Prompt, rng }
+    } else {
+        Outcome { next: c.next, origin: Origin::Sampled, rng }
+    };
+    m.record_next(outcome);
     c.pos += 1;
     let mut text = String::new();
     if c.user_idx >= c.prompt_tokens.len() && c.next != EOS && !eos_fed {

@@ -104,6 +104,17 @@ impl Sampler {
         self.params
     }
 
+    /// The random generator's state: what the next draw starts from.
+    pub fn rng_state(&self) -> u64 {
+        self.rng_state
+    }
+
+    /// Put the random generator back to a state `rng_state` gave (an undone
+    /// step's draws are then drawn again, the same).
+    pub fn set_rng_state(&mut self, state: u64) {
+        self.rng_state = state;
+    }
+
     /// Softmax with these kernels from now on.
     pub fn set_kernels(&mut self, kernels: Kernels) {
         self.kernels = kernels;

@@ -107,10 +107,11 @@ pub fn run_state_bytes(c: &Config) -> Result<u64> {
 
 /// Bytes a loaded model occupies for its whole life: weights, run state,
 /// and the generation's own buffers (token history and what followed each
-/// position, up to seq_len; the sampler's (vocab_size,) sort buffer).
+/// position, up to seq_len: a token id, and an `Outcome` of 16 bytes; the
+/// sampler's (vocab_size,) sort buffer).
 pub fn memory_needed(h: &Header) -> Result<u64> {
     let c = &h.config;
-    let history = Size::of(c.seq_len + 1) * (4 + 8);
+    let history = Size::of(c.seq_len + 1) * (4 + 16);
     let sampler = Size::of(c.vocab_size) * 8;
     (Size::of(weight_bytes(h)?) + Size::of(run_state_bytes(c)?) + history + sampler).get()
 }

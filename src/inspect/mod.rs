@@ -22,6 +22,7 @@ pub use timings::native_clock;
 pub use timings::{Clock, Phase, Timings};
 
 use crate::error::{Error, Result};
+use crate::generate::Origin;
 
 /// What the inspector recorded of one position (read-only outside).
 #[derive(Debug, Clone, Default)]
@@ -33,6 +34,8 @@ pub struct Record {
     pub next: Option<u32>,
     /// `next` was a prompt token, not sampled.
     pub forced: bool,
+    /// `next` was chosen by the caller (`Llama::force_next`), not sampled.
+    pub chosen: bool,
     /// The record was recomputed from the KV cache (`inspect_at`), not live.
     pub replayed: bool,
     /// (vocab_size,) the logits, before the sampler touched them.
@@ -131,15 +134,30 @@ impl Inspector {
     }
 
     /// The token that followed the position just run (after timing the sampler).
-    pub(crate) fn next_token(&mut self, next: u32, forced: bool) {
+    pub(crate) fn next_token(&mut self, next: u32, origin: Origin) {
         self.lap(Phase::Sampling);
-        self.outcome(next, forced);
+        self.outcome(next, origin);
     }
 
     /// What followed the recorded position (a replay is told afterwards).
-    pub(crate) fn outcome(&mut self, next: u32, forced: bool) {
+    pub(crate) fn outcome(&mut self, next: u32, origin: Origin) {
         self.record.next = Some(next);
-        self.record.forced = forced;
+        self.record.forced = origin == Origin::Prompt;
+        self.record.chosen = origin == Origin::Chosen;
+    }
+
+    /// The sequence went back to position `pos` (`Llama::undo`): that
+    /// position will run again, so its live timings go; a record of it keeps
+    /// its logits and attention (the step that runs it again computes the
+    /// same) but no longer knows what followed; a record beyond it goes.
+    pub(crate) fn undo(&mut self, pos: usize) {
+        self.history.truncate(pos);
+        let r = &mut self.record;
+        if r.pos > pos {
+            self.recorded = false;
+        } else if r.pos == pos {
+            (r.next, r.forced, r.chosen) = (None, false, false);
+        }
     }
 
     /// The step is over: if it ran a position, its timings become the
@@ -188,7 +206,7 @@ impl Inspector {
         self.forwarded = true;
         self.recorded = false; // until the pass completes
         r.n_heads = n_heads;
-        (r.pos, r.token, r.next, r.forced, r.replayed) = (pos, token, None, false, false);
+        (r.pos, r.token, r.next, r.forced, r.chosen, r.replayed) = (pos, token, None, false, false, false);
         r.snapshots.clear();
         Ok(())
     }

@@ -54,11 +54,11 @@ impl Llama {
             )));
         }
         let token = self.tokens[pos];
-        let &(next, forced) = self.outcomes.get(pos).ok_or(Error::State("this position did not complete"))?;
+        let outcome = *self.outcomes.get(pos).ok_or(Error::State("this position did not complete"))?;
         inspector.begin_step();
         self.transformer.forward_with(token, pos, Some(&mut *inspector))?;
         inspector.end_step(true);
-        inspector.outcome(next, forced);
+        inspector.outcome(outcome.next, outcome.origin);
         Ok(())
     }
 }

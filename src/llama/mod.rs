@@ -2,11 +2,12 @@
 //! together, run one loop iteration per `step()` (see [`crate::generate`]),
 //! with an optional inspector (see [`crate::inspect`] and `inspecting.rs`).
 
+mod choosing;
 mod inspecting;
 
 use crate::checkpoint::{self, Checkpoint, Config, Header};
 use crate::error::{Error, Result};
-use crate::generate::{chat_step, clamp_steps, generate_step, render_chat_prompt, Chat, Generation, Mode, Parts, Step};
+use crate::generate::{chat_step, clamp_steps, generate_step, render_chat_prompt, Chat, Generation, Mode, Outcome, Parts, Step};
 use crate::inspect::Inspector;
 use crate::kernels::Kernels;
 use crate::sampler::{Sampler, SamplerParams};
@@ -26,9 +27,10 @@ pub struct Llama {
     tokens: Vec<u32>,
     /// Positions of the current sequence held in the KV cache (0..cached).
     cached: usize,
-    /// (cached,) what followed each position: the token and whether it was
-    /// forced (a prompt token) rather than sampled. For the inspector's replays.
-    outcomes: Vec<(u32, bool)>,
+    /// (cached,) what followed each position: the token, whether it was the
+    /// prompt's, sampled or chosen, and the random state before it. For the
+    /// inspector's replays and `undo`.
+    outcomes: Vec<Outcome>,
 }
 
 /// What a loaded model holds, for display.
@@ -61,7 +63,7 @@ impl Llama {
         let params = SamplerParams { temperature: 1.0, topp: 0.9, seed: 1 };
         // the history of a whole sequence is allocated now (counted in
         // checkpoint::memory_needed), so no step ever grows it
-        let too_large = || Error::TooLarge { what: "the token history", bytes: (seq_len as u64 + 1) * 12 };
+        let too_large = || Error::TooLarge { what: "the token history", bytes: (seq_len as u64 + 1) * (4 + 16) };
         let (mut tokens, mut outcomes) = (Vec::new(), Vec::new());
         tokens.try_reserve_exact(seq_len + 1).map_err(|_| too_large())?;
         outcomes.try_reserve_exact(seq_len + 1).map_err(|_| too_large())?;
@@ -90,6 +92,11 @@ impl Llama {
     /// The transformer (read-only: weights, header, run state).
     pub fn transformer(&self) -> &Transformer {
         &self.transformer
+    }
+
+    /// The sampler (read-only: its parameters and random state).
+    pub fn sampler(&self) -> &Sampler {
+        &self.sampler
     }
 
     pub fn tokenizer(&self) -> &Tokenizer {
@@ -181,6 +188,7 @@ impl Llama {
             pos: 0,
             text: TextStream::new(),
             ended: false,
+            chosen: None,
         });
         Ok(())
     }
