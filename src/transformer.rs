@@ -45,6 +45,19 @@ fn mm(k: Kernels, xout: &mut [f32], x: &[f32], xq: &QuantizedInput, w: &Matrix, 
     }
 }
 
+/// run.c's last lines of `forward`, the model's head: the final RMSNorm of
+/// x (dim,) into xb, then the classifier into logits (vocab_size,). The
+/// forward pass ends with it, and the logit lens runs it on each layer's x
+/// (`Transformer::head`): one function, so the lens of the last layer is
+/// the forward pass's own arithmetic, bit for bit.
+fn final_head(k: Kernels, w: &Weights, x: &[f32], xb: &mut [f32], xq: &mut QuantizedInput, logits: &mut [f32]) {
+    // final rmsnorm (into xb: Rust does not let o alias x; same numbers)
+    k.rmsnorm(xb, x, &w.rms_final_weight);
+    // classifier into logits
+    prepare(k, xq, xb, w.group_size());
+    mm(k, logits, xb, xq, w.wcls(), 0);
+}
+
 /// Activations of the current position, and the KV cache of all positions.
 #[derive(Debug, Clone)]
 pub struct RunState {
@@ -151,9 +164,40 @@ impl Transformer {
         self.forward_with(token, pos, None)
     }
 
-    /// `forward`, telling an open inspector what happened: each `rec` line
-    /// marks where a phase of the step ends and which vectors it made.
+    /// `forward`, telling an open inspector what happened.
     pub fn forward_with(&mut self, token: u32, pos: usize, inspector: Option<&mut Inspector>) -> Result<&mut [f32]> {
+        self.forward_recorded(token, pos, Recorder::new(inspector))
+    }
+
+    /// `forward`, keeping the residual stream x after each layer in
+    /// `residuals` (n_layers, dim): the logit lens's replay of a position.
+    pub fn forward_residuals(&mut self, token: u32, pos: usize, residuals: &mut [f32]) -> Result<&mut [f32]> {
+        let c = self.config();
+        if residuals.len() != c.n_layers * c.dim {
+            return Err(Error::Argument(format!(
+                "the residual buffer holds {} floats; n_layers x dim is {}",
+                residuals.len(),
+                c.n_layers * c.dim
+            )));
+        }
+        self.forward_recorded(token, pos, Recorder::residuals(residuals))
+    }
+
+    /// The model's head on any residual stream `x` (dim,): the final RMSNorm
+    /// and the classifier, exactly as `forward` ends (same function, same
+    /// kernels, the run state's buffers). Returns the logits (vocab_size,).
+    pub fn head(&mut self, x: &[f32]) -> Result<&[f32]> {
+        if x.len() != self.config().dim {
+            return Err(Error::Argument(format!("x holds {} floats; dim is {}", x.len(), self.config().dim)));
+        }
+        let s = &mut self.state;
+        final_head(self.kernels, &self.weights, x, &mut s.xb, &mut s.xq, &mut s.logits);
+        Ok(&s.logits)
+    }
+
+    /// The forward pass, telling `rec` what happened: each `rec` line marks
+    /// where a phase of the step ends and which vectors it made.
+    fn forward_recorded(&mut self, token: u32, pos: usize, mut rec: Recorder) -> Result<&mut [f32]> {
         let p = &self.header.config;
         if token as usize >= p.vocab_size {
             return Err(Error::Argument(format!("token {token} is outside the vocabulary ({})", p.vocab_size)));
@@ -163,7 +207,6 @@ impl Transformer {
         }
         let w = &self.weights;
         let s = &mut self.state;
-        let mut rec = Recorder::new(inspector);
         rec.begin(token, pos, p.n_layers, p.n_heads)?;
         let dim = p.dim;
         let kv_dim = p.kv_dim();
@@ -274,13 +317,11 @@ impl Transformer {
                 *x += d;
             }
             rec.mark(Phase::Ffn, Some(l), &[(Stage::FfnResidual, &s.x)]);
+            rec.residual(l, &s.x);
         }
 
-        // final rmsnorm (into xb: Rust does not let o alias x; same numbers)
-        k.rmsnorm(&mut s.xb, &s.x, &w.rms_final_weight);
-        // classifier into logits
-        prepare(k, &mut s.xq, &s.xb, gs);
-        mm(k, &mut s.logits, &s.xb, &s.xq, w.wcls(), 0);
+        // final rmsnorm and classifier into logits
+        final_head(k, w, &s.x, &mut s.xb, &mut s.xq, &mut s.logits);
         rec.mark(Phase::Classifier, None, &[(Stage::FinalNorm, &s.xb), (Stage::Logits, &s.logits)]);
         rec.end(&s.logits);
         Ok(&mut s.logits)

@@ -37,18 +37,7 @@ pub fn distribution(sampler: &Sampler, logits: &[f32], k: usize, next: Option<u3
     let n = logits.len();
     let mut probs = logits.to_vec();
     sampler.probabilities(&mut probs);
-
-    // the k largest, by (probability desc, id asc): one pass with a small sorted list
-    let k = k.min(n);
-    let mut top: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
-    for (i, &p) in probs.iter().enumerate() {
-        if k == 0 || p.is_nan() || (top.len() == k && p <= top[k - 1].0) {
-            continue; // NaN (a broken checkpoint) never enters: it would break the order
-        }
-        let at = top.partition_point(|c| c.0 >= p);
-        top.insert(at, (p, i as u32));
-        top.truncate(k);
-    }
+    let top = top_k(&probs, k);
 
     // which tokens the sampler could have picked
     let (choices, nucleus_mass) = sampler.choices(logits, &probs);
@@ -62,13 +51,32 @@ pub fn distribution(sampler: &Sampler, logits: &[f32], k: usize, next: Option<u3
         })
         .collect();
     let nucleus = choices.map_or(n, |ids| ids.len());
-    // the next token's rank in the same order: more likely ones, then equal ones with a lower id
-    let next = next.filter(|&t| (t as usize) < n).map(|t| {
-        let p = probs[t as usize];
-        let above = probs.iter().enumerate().filter(|&(i, &q)| q > p || (q == p && i < t as usize)).count();
-        (p, above + 1)
-    });
+    let next = next.and_then(|t| rank(&probs, t));
     Distribution { candidates, nucleus, nucleus_mass, next }
+}
+
+/// The `k` largest of `probs` as (probability, token), by probability
+/// descending, then token id ascending: one pass with a small sorted list.
+pub(crate) fn top_k(probs: &[f32], k: usize) -> Vec<(f32, u32)> {
+    let k = k.min(probs.len());
+    let mut top: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+    for (i, &p) in probs.iter().enumerate() {
+        if k == 0 || p.is_nan() || (top.len() == k && p <= top[k - 1].0) {
+            continue; // NaN (a broken checkpoint) never enters: it would break the order
+        }
+        let at = top.partition_point(|c| c.0 >= p);
+        top.insert(at, (p, i as u32));
+        top.truncate(k);
+    }
+    top
+}
+
+/// Token `t`'s probability and 1-based rank in [`top_k`]'s order (more
+/// likely ones, then equal ones with a lower id); `None` outside `probs`.
+pub(crate) fn rank(probs: &[f32], t: u32) -> Option<(f32, usize)> {
+    let p = *probs.get(t as usize)?;
+    let above = probs.iter().enumerate().filter(|&(i, &q)| q > p || (q == p && i < t as usize)).count();
+    Some((p, above + 1))
 }
 
 #[cfg(test)]

@@ -9,13 +9,17 @@
 //! Only the last position is held (its attention is `n_layers * n_heads *
 //! (pos + 1)` floats); an earlier position of the current sequence is
 //! recomputed on demand from the KV cache (`Llama::inspect_at`), so the
-//! inspector's memory does not grow with the text.
+//! inspector's memory does not grow with the text. The logit lens
+//! (`lens.rs`, `Llama::lens`) is such a replay too, keeping each layer's
+//! residual stream; it needs no inspector open.
 
 mod distribution;
+mod lens;
 mod stage;
 mod timings;
 
 pub use distribution::{distribution, Candidate, Distribution};
+pub use lens::{lens, Lens, LensCandidate, Prediction};
 pub use stage::{Snapshot, Stage, SNAPSHOT_VALUES};
 #[cfg(not(target_arch = "wasm32"))]
 pub use timings::native_clock;
@@ -219,19 +223,30 @@ impl Inspector {
     }
 }
 
-/// The forward pass's handle on the inspector: `None` when it is closed,
-/// so each mark costs one test. Marks name the phase that just ended and
+/// The forward pass's handle on whoever watches it: the inspector (`None`
+/// when it is closed, so each mark costs one test) and the logit lens's
+/// copy of the residual stream. Marks name the phase that just ended and
 /// the vectors worth showing at that point.
-pub struct Recorder<'a>(Option<&'a mut Inspector>);
+pub struct Recorder<'a> {
+    inspector: Option<&'a mut Inspector>,
+    /// (n_layers, dim) x after each layer, for the logit lens.
+    residuals: Option<&'a mut [f32]>,
+}
 
 impl<'a> Recorder<'a> {
     pub fn new(inspector: Option<&'a mut Inspector>) -> Recorder<'a> {
-        Recorder(inspector)
+        Recorder { inspector, residuals: None }
+    }
+
+    /// A pass that keeps x after each layer in `residuals` (n_layers, dim),
+    /// for the logit lens (no inspector).
+    pub fn residuals(residuals: &'a mut [f32]) -> Recorder<'a> {
+        Recorder { inspector: None, residuals: Some(residuals) }
     }
 
     /// The pass starts (what came before it in the step was `Other`).
     pub fn begin(&mut self, token: u32, pos: usize, n_layers: usize, n_heads: usize) -> Result<()> {
-        match self.0.as_deref_mut() {
+        match self.inspector.as_deref_mut() {
             Some(i) => {
                 i.lap(Phase::Other);
                 i.begin_forward(token, pos, n_layers, n_heads)
@@ -243,7 +258,7 @@ impl<'a> Recorder<'a> {
     /// `phase` ended here; these vectors (of `layer`) are its results.
     #[inline]
     pub fn mark(&mut self, phase: Phase, layer: Option<usize>, vectors: &[(Stage, &[f32])]) {
-        if let Some(i) = self.0.as_deref_mut() {
+        if let Some(i) = self.inspector.as_deref_mut() {
             i.lap(phase);
             self.vectors(layer, vectors);
         }
@@ -252,7 +267,7 @@ impl<'a> Recorder<'a> {
     /// Walkthrough snapshots without a phase boundary.
     #[inline]
     pub fn vectors(&mut self, layer: Option<usize>, vectors: &[(Stage, &[f32])]) {
-        if let Some(i) = self.0.as_deref_mut() {
+        if let Some(i) = self.inspector.as_deref_mut() {
             for &(stage, v) in vectors {
                 i.snapshot(stage, layer, v);
             }
@@ -263,7 +278,7 @@ impl<'a> Recorder<'a> {
     /// also the walkthrough's `att`).
     #[inline]
     pub fn attention(&mut self, layer: usize, head: usize, weights: &[f32]) {
-        if let Some(i) = self.0.as_deref_mut() {
+        if let Some(i) = self.inspector.as_deref_mut() {
             let (t, r) = (weights.len(), &mut i.record);
             r.attention[(layer * r.n_heads + head) * t..][..t].copy_from_slice(weights);
             if head == 0 {
@@ -272,9 +287,17 @@ impl<'a> Recorder<'a> {
         }
     }
 
+    /// x after layer `layer`: the residual stream the logit lens reads.
+    #[inline]
+    pub fn residual(&mut self, layer: usize, x: &[f32]) {
+        if let Some(r) = self.residuals.as_deref_mut() {
+            r[layer * x.len()..][..x.len()].copy_from_slice(x);
+        }
+    }
+
     /// The pass completed with these logits (the classifier's time ends here).
     pub fn end(&mut self, logits: &[f32]) {
-        if let Some(i) = self.0.as_deref_mut() {
+        if let Some(i) = self.inspector.as_deref_mut() {
             i.record.logits.clear();
             i.record.logits.extend_from_slice(logits);
             i.recorded = true;

@@ -3,7 +3,7 @@
 
 use super::Llama;
 use crate::error::{Error, Result};
-use crate::inspect::{distribution, Clock, Distribution, Inspector, Record};
+use crate::inspect::{distribution, lens, Clock, Distribution, Inspector, Lens, Record};
 
 impl Llama {
     /// Open the inspector (`Some(clock)`: record each step's logits,
@@ -48,10 +48,7 @@ impl Llama {
             return Err(Error::State("the inspector is closed: open it (inspect = true) first"));
         };
         if pos >= self.cached {
-            return Err(Error::Argument(format!(
-                "position {pos} has not been generated yet: positions 0 to {} can be inspected",
-                self.cached as i64 - 1
-            )));
+            return Err(not_generated(pos, self.cached));
         }
         let token = self.tokens[pos];
         let outcome = *self.outcomes.get(pos).ok_or(Error::State("this position did not complete"))?;
@@ -61,4 +58,30 @@ impl Llama {
         inspector.outcome(outcome.next, outcome.origin);
         Ok(())
     }
+
+    /// The logit lens of position `pos` of the current sequence (see
+    /// [`crate::inspect::lens`]): the `k` most likely next tokens after each
+    /// layer, at temperature 1, and of the model's output; the last layer's
+    /// equal the output bit for bit. A replay of that position, as
+    /// `inspect_at` does (one forward pass, plus n_layers classifier
+    /// matmuls); it needs no inspector, leaves the inspector's record as it
+    /// was, and changes no token, random number or value of the KV cache.
+    pub fn lens(&mut self, pos: usize, k: usize) -> Result<Lens> {
+        if pos >= self.cached {
+            return Err(not_generated(pos, self.cached));
+        }
+        let next = self.outcomes.get(pos).map(|o| o.next);
+        lens(&mut self.transformer, self.tokens[pos], pos, next, k)
+    }
+}
+
+/// The refusal of a position the KV cache does not hold (yet).
+pub(super) fn not_generated(pos: usize, cached: usize) -> Error {
+    if cached == 0 {
+        return Error::Argument(format!("position {pos} has not been generated yet: nothing has been (generate first)"));
+    }
+    Error::Argument(format!(
+        "position {pos} has not been generated yet: positions 0 to {} can be inspected",
+        cached - 1
+    ))
 }
