@@ -212,6 +212,19 @@ pub(super) fn tokens_arg(v: &JsValue, what: &str) -> Result<Vec<u32>, Error> {
     Ok(tokens)
 }
 
+/// A token id: a whole number below `vocab_size`.
+pub(super) fn token_from_js(v: &JsValue, vocab_size: usize) -> Result<u32, Error> {
+    let t = number_arg(v, "token")?;
+    if !(t.fract() == 0.0 && t >= 0.0 && t < vocab_size as f64) {
+        return Err(Error::Argument(format!(
+            "token {} is not in the vocabulary: tokens are whole numbers 0-{}",
+            js_number(t),
+            vocab_size - 1
+        )));
+    }
+    Ok(t as u32)
+}
+
 pub(super) fn steps_from_js(steps: &JsValue) -> Result<i64, Error> {
     let steps = number_arg(steps, "steps")?;
     if steps.is_nan() {

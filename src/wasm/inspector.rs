@@ -5,11 +5,11 @@
 use js_sys::{Array, Float32Array};
 use wasm_bindgen::prelude::*;
 
-use super::args::{bool_arg, describe, index_from_js, js_number, number_arg, performance_now, whole_from_js};
+use super::args::{bool_arg, describe, index_from_js, js_number, performance_now, token_from_js, whole_from_js};
 use super::model::Model;
 use super::object::Fields;
 use crate::error::Error;
-use crate::inspect::{Clock, Phase, Record, Timings};
+use crate::inspect::{Clock, LensCandidate, Phase, Prediction, Record, Timings};
 
 /// The names of `timingsAll()`'s columns, in order: the keys of
 /// `timings()` without `total` (the phases a step's time is split into).
@@ -73,27 +73,94 @@ impl Model {
         if !self.inspect() {
             return Err(Error::State("the inspector is closed: open it (inspect = true) first").into());
         }
+        let pos = self.cached_position(pos)?;
+        Ok(self.llama.inspect_at(pos)?)
+    }
+
+    /// The logit lens of position `pos` of the current text: the residual
+    /// stream after each layer put through the final RMSNorm and the
+    /// classifier, `{ pos, token, next, layers: [{ layer, candidates: [{
+    /// token, text, prob, logit }], nextProb, nextRank }], final: [{ token,
+    /// text, prob, logit }] }`: per layer (0 first) the `k` most likely
+    /// next tokens (k: a whole number; more than the vocabulary means all of
+    /// it), `final` the same of the model's real logits (what `logits()`
+    /// gives after `inspectAt(pos)`), equal to the last layer's bit for bit.
+    /// `prob` is at temperature 1 (the softmax of the logits, whatever the
+    /// sampler's settings); `nextProb` and `nextRank` (1 = most likely)
+    /// place the token that came, also outside the `k`. Recomputed on each
+    /// call: one forward pass of that position plus n_layers classifier
+    /// matmuls (see README for times); needs no inspector, changes neither
+    /// its record nor anything that follows.
+    pub fn lens(&mut self, pos: &JsValue, k: &JsValue) -> Result<JsValue, JsError> {
+        let pos = whole_from_js(pos, "position")?;
+        let k = index_from_js(k, "k")?;
+        let pos = self.cached_position(pos)?;
+        let lens = self.llama.lens(pos, k)?;
+        let layers: Array = lens
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(layer, p)| {
+                Fields::new()
+                    .num("layer", layer)
+                    .value("candidates", self.lens_candidates(&p.candidates).into())
+                    .maybe("nextProb", p.next.map(|(prob, _)| prob))
+                    .maybe("nextRank", p.next.map(|(_, rank)| rank))
+                    .build()
+            })
+            .collect();
+        let Prediction { candidates, .. } = &lens.output;
+        Ok(Fields::new()
+            .num("pos", lens.pos)
+            .num("token", lens.token)
+            .maybe("next", lens.next)
+            .value("layers", layers.into())
+            .value("final", self.lens_candidates(candidates).into())
+            .build())
+    }
+
+    fn lens_candidates(&self, candidates: &[LensCandidate]) -> Array {
+        candidates
+            .iter()
+            .map(|c| {
+                Fields::new()
+                    .num("token", c.token)
+                    .text("text", &self.piece_text(c.token))
+                    .num("prob", c.prob)
+                    .num("logit", c.logit)
+                    .build()
+            })
+            .collect()
+    }
+
+    /// A position of the current text the KV cache holds, or the error
+    /// naming the ones it does (compared as a JS number: no saturation).
+    fn cached_position(&self, pos: f64) -> Result<usize, Error> {
         let cached = self.llama.cached_positions();
         if pos >= cached as f64 {
+            let pos = js_number(pos);
+            if cached == 0 {
+                return Err(Error::Argument(format!("position {pos} has not been generated yet: nothing has been (generate first)")));
+            }
             return Err(Error::Argument(format!(
-                "position {} has not been generated yet: positions 0 to {} can be inspected",
-                js_number(pos),
-                cached as i64 - 1
-            ))
-            .into());
+                "position {pos} has not been generated yet: positions 0 to {} can be inspected",
+                cached - 1
+            )));
         }
-        Ok(self.llama.inspect_at(pos as usize)?)
+        Ok(pos as usize)
     }
 
     /// The next-token distribution of the recorded position: `{ pos, token,
-    /// next, nextProb, nextRank, forced, replayed, temperature, topp,
+    /// next, nextProb, nextRank, forced, chosen, replayed, temperature, topp,
     /// nucleus, nucleusMass, candidates: [{ token, text, prob, logit, kept }] }`,
     /// the `k` most likely first (k: a whole number; more than the
     /// vocabulary means all of it); `nextRank` (1 = most likely) and
     /// `nextProb` place the token that came even outside the `k`. `prob`
     /// is after temperature (softmax of the logits at temperature 0, where
     /// the sampler takes the top one); `kept`: inside the top-p nucleus the
-    /// sampler drew from; `next`: the token that came.
+    /// sampler drew from; `next`: the token that came (`forced`: the
+    /// prompt's; `chosen`: the caller's, `forceNext`); after `undo()` a
+    /// record of the position taken back keeps its candidates, without `next`.
     pub fn topk(&self, k: &JsValue) -> Result<JsValue, JsError> {
         let k = index_from_js(k, "k")?.min(self.llama.config().vocab_size);
         let r = self.record()?;
@@ -117,6 +184,7 @@ impl Model {
             .num("token", r.token)
             .maybe("next", r.next)
             .flag("forced", r.forced)
+            .flag("chosen", r.chosen)
             .flag("replayed", r.replayed)
             .num("temperature", params.temperature)
             .num("topp", params.topp)
@@ -224,17 +292,8 @@ impl Model {
     /// (ASCII); other byte tokens keep their `<0xE2>` name. `token`: a whole
     /// number below the vocabulary size.
     pub fn piece(&self, token: &JsValue) -> Result<String, JsError> {
-        let t = number_arg(token, "token")?;
-        let n = self.llama.tokenizer().vocab_size();
-        if !(t.fract() == 0.0 && t >= 0.0 && t < n as f64) {
-            return Err(Error::Argument(format!(
-                "token {} is not in the vocabulary: tokens are whole numbers 0-{}",
-                js_number(t),
-                n - 1
-            ))
-            .into());
-        }
-        Ok(self.piece_text(t as u32))
+        let t = token_from_js(token, self.llama.tokenizer().vocab_size())?;
+        Ok(self.piece_text(t))
     }
 
     fn piece_text(&self, token: u32) -> String {

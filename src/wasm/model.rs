@@ -4,7 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::args::{bool_arg, bytes_arg, checkpoint_from_js, params_from_js, steps_from_js, string_arg, tokenizer_from_js, tokens_arg};
+use super::args::{bool_arg, bytes_arg, checkpoint_from_js, params_from_js, steps_from_js, string_arg, token_from_js, tokenizer_from_js, tokens_arg};
 use super::object::Fields;
 use super::testing::{crash_point, CRASH_STEP};
 use crate::kernels::Kernels;
@@ -70,6 +70,49 @@ impl Model {
     pub fn step(&mut self) -> Result<Option<String>, JsError> {
         crash_point(CRASH_STEP);
         Ok(self.llama.step()?.map(|s| s.text))
+    }
+
+    /// Choose the next token: the next `step()` takes `token` (a whole
+    /// number below the vocabulary size) instead of the sampler's pick, and
+    /// the inspector records it as `chosen`. The sampler still draws its
+    /// random number for that step, so the random numbers of later steps
+    /// are those of a run without the choice (choosing the sampler's own
+    /// pick changes nothing). Throws inside the prompt (step through it
+    /// first), before `start`, in a chat, and once the generation has
+    /// finished (its steps: `extend`; its end token: `undo` or start again).
+    /// To replace a token that was just sampled: `undo()`, `forceNext(t)`,
+    /// `step()`.
+    #[wasm_bindgen(js_name = forceNext)]
+    pub fn force_next(&mut self, token: &JsValue) -> Result<(), JsError> {
+        let token = token_from_js(token, self.llama.config().vocab_size)?;
+        Ok(self.llama.force_next(token)?)
+    }
+
+    /// Whether `forceNext` would accept now (a generation past its prompt,
+    /// still running).
+    #[wasm_bindgen(getter, js_name = canForceNext)]
+    pub fn can_force_next(&self) -> bool {
+        self.llama.check_force().is_ok()
+    }
+
+    /// Take back the last generated token (sampled or chosen): the text,
+    /// `tokens()`, the position and the sampler's random state go back to
+    /// what they were before its step, so `step()` then gives the same token
+    /// again and `forceNext(t)` + `step()` gives the run where t was chosen
+    /// there. Nothing is recomputed (the next `step()` runs that position
+    /// again, one forward pass). Returns the whole text of the generation
+    /// after the undo, as `step()`'s pieces built it: replace the text
+    /// shown with it. Throws when no generated token is left (the prompt
+    /// cannot be undone), before `start`, in a chat, and after `kernels`
+    /// changed.
+    pub fn undo(&mut self) -> Result<String, JsError> {
+        Ok(self.llama.undo()?)
+    }
+
+    /// Whether `undo` would accept now.
+    #[wasm_bindgen(getter, js_name = canUndo)]
+    pub fn can_undo(&self) -> bool {
+        self.llama.check_undo().is_ok()
     }
 
     /// BOS followed by every token produced so far (a copy).
