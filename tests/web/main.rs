@@ -2,7 +2,8 @@
 //! SIMD128 kernels, against run.c's golden outputs. One test binary (each
 //! tests/*.rs is its own wasm build), a module per subject:
 //! `model` (generation, continued with `extend`, config, errors, Q8_0),
-//! `kernels` (the scalar choice, the native digests), `inspector`, `loader`
+//! `kernels` (the scalar choice, the native digests), `inspector`, `lens`
+//! (the logit lens), `choose` (`forceNext` and `undo`), `loader`
 //! (streaming, file and tokenizer info), `boundary` (every JS argument checked, thread exports), `sha256`
 //! (the `Sha256` class the page's model library checks files with); `support`
 //! holds the embedded files and the Rust-typed calls, `glue` the calls
@@ -24,7 +25,9 @@ mod glue;
 mod support;
 
 mod boundary;
+mod choose;
 mod inspector;
+mod lens;
 mod kernels;
 mod loader;
 mod model;

@@ -54,6 +54,7 @@ pub trait RustTypes {
     fn topk_with(&self, k: f64) -> Result<JsValue, JsError>;
     fn attention_with(&self, layer: usize, head: usize) -> Result<Vec<f32>, JsError>;
     fn timings_with(&self, pos: Option<f64>) -> Result<JsValue, JsError>;
+    fn lens_with(&mut self, pos: f64, k: f64) -> Result<JsValue, JsError>;
 }
 
 impl RustTypes for Model {
@@ -92,6 +93,9 @@ impl RustTypes for Model {
     }
     fn timings_with(&self, pos: Option<f64>) -> Result<JsValue, JsError> {
         self.timings(&pos.map_or(JsValue::UNDEFINED, JsValue::from_f64))
+    }
+    fn lens_with(&mut self, pos: f64, k: f64) -> Result<JsValue, JsError> {
+        self.lens(&pos.into(), &k.into())
     }
 }
 
