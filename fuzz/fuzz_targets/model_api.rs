@@ -1,6 +1,7 @@
 //! The engine's API behind the page's `Model` class, driven by sequences of
 //! calls decoded from the input: start / step / chat / the inspector
-//! (inspect_at, top-k, attention rows, timings) / kernels / tokenizer swaps,
+//! (inspect_at, top-k, attention rows, timings) / kernels / tokenizer swaps /
+//! choosing the next token, undo, the logit lens,
 //! with arguments anywhere in their range and beyond (NaN, infinities,
 //! huge positions and counts, arbitrary text). src/wasm.rs only checks JS
 //! types and turns numbers into these arguments, so a panic here is a trap
@@ -100,7 +101,7 @@ fuzz_target!(|data: &[u8]| {
         if input.0.is_empty() {
             break;
         }
-        match input.byte() % 12 {
+        match input.byte() % 15 {
             0 => {
                 let prompt = input.text();
                 if let Some(p) = input.params() {
@@ -163,6 +164,28 @@ fuzz_target!(|data: &[u8]| {
                 if let Ok(t) = Tokenizer::from_bytes(&shared::tokenizer(other, input.byte() as usize)) {
                     let refused = llama.set_tokenizer(t).is_err();
                     assert_eq!(refused, other != v);
+                }
+            }
+            11 => {
+                // Model.forceNext(token): a token the JS check let through (< vocab), or not
+                let token = input.index().min(u32::MAX as usize) as u32;
+                let can = llama.check_force().is_ok();
+                assert_eq!(llama.force_next(token).is_ok(), can && (token as usize) < llama.config().vocab_size);
+            }
+            12 => {
+                let before = llama.tokens().len();
+                let can = llama.check_undo().is_ok();
+                assert_eq!(llama.undo().is_ok(), can);
+                assert_eq!(llama.tokens().len(), if can { before - 1 } else { before });
+            }
+            13 => {
+                let (pos, k) = (input.index(), input.index());
+                if let Ok(lens) = llama.lens(pos, k) {
+                    let c = llama.config();
+                    assert_eq!(lens.layers.len(), c.n_layers);
+                    let bits = |p: &inspect::Prediction| p.candidates.iter().map(|c| (c.token, c.logit.to_bits())).collect::<Vec<_>>();
+                    assert_eq!(bits(&lens.output), bits(&lens.layers[c.n_layers - 1]), "the last layer is the output");
+                    assert!(lens.layers.iter().all(|p| p.candidates.len() <= k.min(c.vocab_size)));
                 }
             }
             _ => {
