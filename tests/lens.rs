@@ -174,7 +174,7 @@ fn looking_changes_nothing() {
 fn refusals_name_the_positions() {
     let mut llama = Llama::from_bytes(&data("stories260K.bin"), &data("tok512.bin")).unwrap();
     let err = llama.lens(0, 5).unwrap_err().to_string();
-    assert_eq!(err, "invalid argument: position 0 has not been generated yet: nothing has been (generate first)");
+    assert_eq!(err, "invalid argument: position 0 has not been generated yet, nor has any other (generate first)");
     llama.start("Once upon a time", SamplerParams::new(0.0, 0.9, 1).unwrap(), 10).unwrap();
     while llama.step().unwrap().is_some() {}
     let err = llama.lens(10, 5).unwrap_err().to_string();
@@ -185,7 +185,7 @@ fn refusals_name_the_positions() {
     assert_eq!(llama.lens(9, usize::MAX).unwrap().output.candidates.len(), 512);
     // the kernels changed: the cache is forgotten, nothing to look at
     llama.set_kernels(Kernels::Scalar);
-    assert!(llama.lens(0, 5).unwrap_err().to_string().contains("nothing has been"));
+    assert!(llama.lens(0, 5).unwrap_err().to_string().contains("nor has any other"));
 }
 
 /// The cost of one lens call against one step, on a big model:

@@ -78,7 +78,7 @@ impl Llama {
 /// The refusal of a position the KV cache does not hold (yet).
 pub(super) fn not_generated(pos: usize, cached: usize) -> Error {
     if cached == 0 {
-        return Error::Argument(format!("position {pos} has not been generated yet: nothing has been (generate first)"));
+        return Error::Argument(format!("position {pos} has not been generated yet, nor has any other (generate first)"));
     }
     Error::Argument(format!(
         "position {pos} has not been generated yet: positions 0 to {} can be inspected",

@@ -140,7 +140,7 @@ impl Model {
         if pos >= cached as f64 {
             let pos = js_number(pos);
             if cached == 0 {
-                return Err(Error::Argument(format!("position {pos} has not been generated yet: nothing has been (generate first)")));
+                return Err(Error::Argument(format!("position {pos} has not been generated yet, nor has any other (generate first)")));
             }
             return Err(Error::Argument(format!(
                 "position {pos} has not been generated yet: positions 0 to {} can be inspected",

@@ -108,7 +108,7 @@ fn looking_changes_nothing_that_follows() {
 fn lens_arguments_are_checked() {
     let model: JsValue = new_model(STORIES260K, TOK512, false).unwrap().into();
     let msg = call(&model, "lens", &[n(0.0), n(5.0)]).unwrap_err();
-    assert!(msg.contains("position 0 has not been generated yet: nothing has been (generate first)"), "{msg}");
+    assert!(msg.contains("position 0 has not been generated yet, nor has any other (generate first)"), "{msg}");
     let want = greedy_tokens(&model);
     for (args, want_msg) in [
         (vec![JsValue::UNDEFINED, n(5.0)], "position must be a number, not undefined"),
