@@ -137,6 +137,16 @@ build_wasm() {
     say "building the wasm package (SIMD128, release) into www/pkg"
     # (with its TypeScript declarations: the npm package's types name its classes)
     wasm-pack build --release --target web --out-dir www/pkg --no-pack
+    build_code
+}
+
+# The walkthrough's code beside the numbers: the lines of our Rust that make
+# each vector, cut from src/ by www/inspector/code-extract.mjs (which stops
+# the build, naming the stage, when www/inspector/code-map.js points at
+# lines that are gone) into www/inspector/code.json.
+build_code() {
+    setup_node
+    node www/inspector/code-extract.mjs . www/inspector/code.json || die "the walkthrough's code map no longer matches src/ (www/inspector/code-map.js)"
 }
 
 # The same crate with shared memory and atomics (plus SIMD128), for Web
@@ -254,6 +264,7 @@ make_dist() {
     for f in stories260K.bin tok512.bin tokenizer.bin; do
         [ -s "www/models/$f" ] || die "www/models/$f is missing: run ./build.sh build"
     done
+    build_code
     # $dist is deleted and written again: refuse a folder that is not a previous
     # dist (one whose sw.js has a build version; www/sw.js has none)
     if [ -e "$dist" ] && [ -n "$(ls -A "$dist")" ] && ! grep -qs '^  version: "[0-9a-f]\{16\}",$' "$dist/sw.js"; then
@@ -266,6 +277,7 @@ make_dist() {
     for f in www/*; do
         case "${f#www/}" in pkg | pkg-threads | pkg-scalar | models) ;; *) cp -r "$f" "$dist/" ;; esac
     done
+    rm "$dist/inspector/code-extract.mjs" # a build step, not part of the page
     for f in pkg pkg-threads; do
         [ -d "www/$f" ] && cp -r "www/$f" "$dist/" && rm -f "$dist/$f/.gitignore" # wasm-pack's "*": dist/ may go into git
     done

@@ -18,6 +18,8 @@ export function installDebugHooks({ models, generation, inspector, library }) {
   };
   const engine = () => models.engine ?? models.engines.single;
   window.llama2Debug = {
+    // the model on the page, to read (tokens(), piece(), config()) without disturbing its run
+    model: () => models.model,
     // every loaded engine's memory (both builds once a model has run threaded)
     wasmMemoryBytes: () => models.engines.loaded.reduce((sum, e) => sum + e.wasm.memory.buffer.byteLength, 0),
     // the current model's engine: the threads sharing its matmuls

@@ -23,9 +23,13 @@ const $ = (id) => document.getElementById(id);
  * (or null); `clearError()`, `showError(e)`; `onText(model, spans,
  * promptLength, manual)` when a new text starts (its tokens' spans will
  * fill `spans`), `onPaint(force)` when text was painted, `onSpeed(tokPerSec)`
- * a new speed reading; `onStopClick()` when the user stops the run.
+ * a new speed reading; `onStopClick()` when the user stops the run;
+ * `onTakeBack(pos)` when the tokens from position `pos` on were taken back
+ * (choose mode's Undo); `onChooseEnd()` when a choose-mode run ends.
  */
-export function createGeneration({ model: currentModel, clearError, showError, onText, onPaint, onSpeed, onStopClick }) {
+export function createGeneration({
+  model: currentModel, clearError, showError, onText, onPaint, onSpeed, onStopClick, onTakeBack, onChooseEnd,
+}) {
   const output = $("output");
   const generateButton = $("generate-button");
   const stopButton = $("stop-button");
@@ -47,16 +51,17 @@ export function createGeneration({ model: currentModel, clearError, showError, o
 
   /**
    * Start a generation with the form's settings. `manual`: the walkthrough
-   * steps it one token per click instead of the task loop.
+   * or choose mode steps it one token per click instead of the task loop;
+   * `steps`: instead of the Steps field's (0: up to seq_len).
    */
-  function start(manual = false) {
+  function start(manual = false, steps = null) {
     const model = currentModel();
     if (!model) return;
     stop();
     forget();
     clearError();
     try {
-      model.start($("prompt").value, readNumber("temperature"), readNumber("topp"), readNumber("seed"), readNumber("steps"));
+      model.start($("prompt").value, readNumber("temperature"), readNumber("topp"), readNumber("seed"), steps ?? readNumber("steps"));
     } catch (e) {
       showError(e);
       return;
@@ -181,6 +186,83 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     if (!more) finish();
   }
 
+  // ------------------------------------------------------------ choose mode
+  // (www/choose.js) A manual run whose next token the user picks. The
+  // newest token is always the sampler's pick, shown as not yet taken:
+  // taking it is one more step(); taking another is undo(), forceNext(t),
+  // step() (the engine's contract: the random draws stay those of the run
+  // without the choice), then step() for the next pick.
+
+  /** Start a choose-mode run (the form's settings, up to seq_len): the prompt and the first pick. */
+  function chooseStart() {
+    start(true, 0);
+    const r = run;
+    if (!r) return null;
+    r.choosing = true;
+    try {
+      while (stepOnce(r) && r.model.tokenCount <= r.promptLength);
+    } catch (e) {
+      showError(e);
+    }
+    flush(r, true);
+    onPaint(true);
+    return r;
+  }
+
+  /** The choose-mode run in progress, or null. */
+  const choosing = () => (run?.choosing && run.model === currentModel() ? run : null);
+
+  /** One step of the choose-mode run, taking `force` (a token id) if given; false once the text ended. */
+  function chooseStep(force) {
+    const r = choosing();
+    if (!r) return false;
+    let more = false;
+    try {
+      if (force !== undefined) r.model.forceNext(force);
+      more = stepOnce(r);
+    } catch (e) {
+      showError(e);
+    }
+    flush(r, true);
+    onPaint(true);
+    return more;
+  }
+
+  /** Undo the newest token (model.undo): its span goes, the text is the engine's again. */
+  function takeBack() {
+    const r = choosing();
+    if (!r) return;
+    flush(r, true);
+    const text = r.model.undo();
+    const count = r.model.tokenCount;
+    r.count = count;
+    // position p made token p + 1: the spans of positions count - 1 and on made the tokens taken back
+    for (const span of r.spans.splice(Math.max(0, count - 1))) span?.remove();
+    r.last = r.spans.at(-1) ?? null;
+    // a character split over two tokens is held back by the engine: the last span shows what it returned
+    const before = r.spans.slice(0, -1).map((s) => s?.textContent ?? "").join("");
+    if (r.last && text.startsWith(before)) r.last.textContent = text.slice(before.length);
+    r.last?.classList.remove("end");
+    onTakeBack(count - 1);
+    stats.refresh(r, true);
+    onPaint(true);
+  }
+
+  /** Choose mode ends: the run goes on by itself (`runOn`) or stops here. */
+  function chooseEnd(runOn) {
+    const r = choosing();
+    if (!r) return;
+    r.choosing = false;
+    onChooseEnd();
+    if (!runOn) {
+      finish();
+      return;
+    }
+    r.manual = false;
+    r.frame = requestAnimationFrame(paint);
+    ticker.port2.postMessage(null);
+  }
+
   /** In an animation frame: append the new text and refresh the numbers. */
   function paint() {
     const r = run;
@@ -228,6 +310,7 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     flush(r, true);
     onPaint(true);
     run = null;
+    if (r.choosing) onChooseEnd();
     output.classList.remove("running");
     stopButton.disabled = true;
     // stopped at its steps or by Stop (not by its end token, nor at seq_len): it can go on
@@ -254,6 +337,7 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     const r = run;
     run = null; // stop() would read the dead model
     forget();
+    if (r?.choosing) onChooseEnd();
     if (r) {
       clearTimeout(r.timer);
       cancelAnimationFrame(r.frame);
@@ -286,5 +370,8 @@ export function createGeneration({ model: currentModel, clearError, showError, o
     }
   });
 
-  return { output, start, stop, resume, forget, walkStep, abandon, ready };
+  return {
+    output, start, stop, resume, forget, walkStep, abandon, ready,
+    chooseStart, choosing, chooseStep, takeBack, chooseEnd,
+  };
 }

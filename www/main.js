@@ -3,6 +3,7 @@
 // together; each owns its part of the page:
 //   messages.js      the error box and the notice line
 //   generation.js    the form, the generation loop, the text (stats.js: the numbers)
+//   choose.js        choosing the next token yourself (generation.js's choose mode)
 //   inspector/       the inspector panel (index.js; records.js and one module per view)
 //   models.js        the loaded model and its engine, loads, crashes and restarts
 //                    (model-build.js streams a checkpoint in; card.js the model card;
@@ -11,6 +12,7 @@
 //                    (catalog.js, download.js, storage.js + storage-worker.js)
 //   files.js         the file picker and dropping files
 //   debug.js         window.llama2Debug, for the tests and the benchmark
+import { createChooser } from "./choose.js";
 import { installDebugHooks } from "./debug.js";
 import { wireFiles } from "./files.js";
 import { createGeneration } from "./generation.js";
@@ -30,8 +32,17 @@ const generation = createGeneration({
   onPaint: (force) => inspector.paint(force),
   onSpeed: (tokPerSec) => inspector.speed(tokPerSec),
   onStopClick: () => inspector.stopped(),
+  onTakeBack: (pos) => inspector.takeBack(pos),
+  onChooseEnd: () => chooser.ended(),
 });
 const inspector = createInspector({ output: generation.output, onWalkStep: (report) => generation.walkStep(report) });
+const chooser = createChooser({
+  generation,
+  model: () => models.model,
+  inspecting: () => inspector.open,
+  clearError: messages.clear,
+  showError: (e) => models.showError(e),
+});
 const models = createModels({ messages, generation, inspector });
 const library = createLibrary({ models, messages });
 wireFiles({ models, messages, library });

@@ -177,11 +177,11 @@ test("walkthrough: one token per click, run.c's forward pass in order", async ()
   assert.match(await page.textContent("#walk-title"), /position 2 /);
   assert.match(await page.textContent("#walk-status"), /3 positions run/);
   const rows = await page.$$eval("#walk-table tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
-  // embedding, layer 0's ten vectors, final norm and logits
-  assert.deepEqual(rows.map((r) => r[1]), ["x", "xb", "q", "k", "v", "att", "xb", "x", "xb", "hb", "x", "x", "logits"]);
+  // embedding, layer 0's ten vectors, final norm, logits and the sampler's pick
+  assert.deepEqual(rows.map((r) => r[1]), ["x", "xb", "q", "k", "v", "att", "xb", "x", "xb", "hb", "x", "x", "logits", "next"]);
   assert.equal(rows[0][3], "(dim,) = 64");
   assert.equal(rows[5][3], "(pos + 1,) = 3");
-  assert.equal(rows.at(-1)[3], "(vocab_size,) = 512");
+  assert.equal(rows.at(-2)[3], "(vocab_size,) = 512");
   assert.ok(rows.every((r) => r[6].length > 10), "each row explains itself");
   assert.equal(await page.$$eval("#output .tok", (s) => s.length), 3);
   await page.screenshot({ path: path.join(out, "inspector-walkthrough.png"), fullPage: true });

@@ -7,10 +7,11 @@
 // #inspector-body), follows the position picked in the text (click, hover,
 // keyboard on the output element it is given; #insp-selected says which,
 // #insp-announce tells screen readers) and has the views draw it:
-// candidates.js, timings.js, sparkline.js, attention.js, walkthrough.js,
+// candidates.js, timings.js, sparkline.js, attention.js, lens.js, walkthrough.js,
 // from what records.js read.
 import { createAttention } from "./attention.js";
 import { createCandidates } from "./candidates.js";
+import { createLens } from "./lens.js";
 import { show } from "./common.js";
 import { createRecords } from "./records.js";
 import { createSparkline } from "./sparkline.js";
@@ -42,6 +43,8 @@ export function createInspector({ output, onWalkStep }) {
   const sparkline = createSparkline();
   const attention = createAttention(records, { onPick: () => render() });
   const walk = createWalkthrough(records, { visible: () => visible(), onStep: onWalkStep });
+  const lens = createLens(records);
+  lens.onOpen(() => render());
 
   function setOpen(open) {
     ui.open = open;
@@ -140,7 +143,10 @@ export function createInspector({ output, onWalkStep }) {
     renderSelected(pos, rec);
     candidates.render(rec);
     timings.render(rec);
-    if (heatmap) attention.render(pos);
+    if (heatmap) {
+      attention.render(pos);
+      lens.render(pos); // (on demand: only while its view is open, once per position)
+    }
     if (records.view.manual) walk.render(pos);
   }
 
@@ -181,6 +187,7 @@ export function createInspector({ output, onWalkStep }) {
     /** A generation started on `model`; its tokens will get spans in `spans`. */
     newText(model, spans, promptLength, manual) {
       records.newText(model, spans, promptLength, manual);
+      lens.forget();
       ui.selected = null;
       ui.hover = null;
       sparkline.reset();
@@ -190,6 +197,15 @@ export function createInspector({ output, onWalkStep }) {
 
     /** The text on the page no longer matches the model's KV cache. */
     invalidate: () => records.invalidate(),
+
+    /** The tokens made by positions `pos` and on were taken back (choose mode's Undo). */
+    takeBack(pos) {
+      records.forgetFrom(pos);
+      lens.forget();
+      if (ui.selected !== null && ui.selected >= pos) ui.selected = null;
+      if (ui.hover !== null && ui.hover >= pos) ui.hover = null;
+      if (ui.open) render();
+    },
 
     /**
      * The model was unloaded (to make room for another, or its engine

@@ -32,6 +32,15 @@ export function createRecords() {
       if (records.view) records.view.model = null;
     },
 
+    /** The tokens made by positions `pos` and on were taken back (choose mode's Undo): forget what was read of them. */
+    forgetFrom(pos) {
+      const view = records.view;
+      if (!view) return;
+      for (const map of [view.records, view.attCache]) for (const p of [...map.keys()]) if (p >= pos) map.delete(p);
+      view.tokens = null;
+      if (view.labels) view.labels.length = Math.min(view.labels.length, pos + 1);
+    },
+
     /** The model was unloaded: never call it again. The text's kept records stay readable. */
     detach() {
       records.invalidate();
