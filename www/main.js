@@ -10,7 +10,9 @@
 //   library.js       the model menu, downloads and the models stored on this device
 //                    (catalog.js, download.js, storage.js + storage-worker.js)
 //   files.js         the file picker and dropping files
+//   compare.js       comparing two settings side by side (drives the model itself)
 //   debug.js         window.llama2Debug, for the tests and the benchmark
+import { createCompare } from "./compare.js";
 import { installDebugHooks } from "./debug.js";
 import { wireFiles } from "./files.js";
 import { createGeneration } from "./generation.js";
@@ -26,13 +28,26 @@ const generation = createGeneration({
   model: () => models.model,
   clearError: messages.clear,
   showError: (e) => models.showError(e),
-  onText: (model, spans, promptLength, manual) => inspector.newText(model, spans, promptLength, manual),
+  onText: (model, spans, promptLength, manual) => {
+    compare.stop("generate"); // the model is generation's now
+    inspector.newText(model, spans, promptLength, manual);
+  },
   onPaint: (force) => inspector.paint(force),
   onSpeed: (tokPerSec) => inspector.speed(tokPerSec),
   onStopClick: () => inspector.stopped(),
 });
 const inspector = createInspector({ output: generation.output, onWalkStep: (report) => generation.walkStep(report) });
 const models = createModels({ messages, generation, inspector });
+const compare = createCompare({
+  model: () => models.model,
+  // its runs replace the KV cache: the page's text can no longer be inspected or continued
+  takeModel: () => {
+    generation.stop();
+    generation.forget();
+    inspector.invalidate();
+  },
+  inspecting: () => inspector.open,
+});
 const library = createLibrary({ models, messages });
 wireFiles({ models, messages, library });
 
@@ -40,7 +55,7 @@ async function main() {
   if (!(await startServiceWorker())) return; // dist only (offline.js): registers sw.js, may reload once
   try {
     await models.startEngines();
-    installDebugHooks({ models, generation, inspector, library });
+    installDebugHooks({ models, generation, inspector, library, compare });
   } catch (e) {
     models.showError(new Error("this browser could not start the WebAssembly module (it needs WebAssembly SIMD: " +
       `current Chrome, Firefox or Safari): ${e.message}`));
