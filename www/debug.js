@@ -5,12 +5,13 @@
 
 /**
  * `models`: www/models.js; `generation`: www/generation.js; `inspector`:
- * www/inspector/index.js.
+ * www/inspector/index.js; `compare`: www/compare.js.
  */
-export function installDebugHooks({ models, generation, inspector, library }) {
+export function installDebugHooks({ models, generation, inspector, library, compare }) {
   // the hooks below drive the model directly: stop the page's run first
   // (its text will no longer match the KV cache, nor can it continue)
   const takeModel = () => {
+    compare.stop();
     generation.stop();
     generation.forget();
     inspector.invalidate();

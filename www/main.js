@@ -11,8 +11,10 @@
 //   library.js       the model menu, downloads and the models stored on this device
 //                    (catalog.js, download.js, storage.js + storage-worker.js)
 //   files.js         the file picker and dropping files
+//   compare.js       comparing two settings side by side (drives the model itself)
 //   debug.js         window.llama2Debug, for the tests and the benchmark
 import { createChooser } from "./choose.js";
+import { createCompare } from "./compare.js";
 import { installDebugHooks } from "./debug.js";
 import { wireFiles } from "./files.js";
 import { createGeneration } from "./generation.js";
@@ -28,7 +30,10 @@ const generation = createGeneration({
   model: () => models.model,
   clearError: messages.clear,
   showError: (e) => models.showError(e),
-  onText: (model, spans, promptLength, manual) => inspector.newText(model, spans, promptLength, manual),
+  onText: (model, spans, promptLength, manual) => {
+    compare.stop("generate"); // the model is generation's now
+    inspector.newText(model, spans, promptLength, manual);
+  },
   onPaint: (force) => inspector.paint(force),
   onSpeed: (tokPerSec) => inspector.speed(tokPerSec),
   onStopClick: () => inspector.stopped(),
@@ -44,6 +49,16 @@ const chooser = createChooser({
   showError: (e) => models.showError(e),
 });
 const models = createModels({ messages, generation, inspector });
+const compare = createCompare({
+  model: () => models.model,
+  // its runs replace the KV cache: the page's text can no longer be inspected or continued
+  takeModel: () => {
+    generation.stop();
+    generation.forget();
+    inspector.invalidate();
+  },
+  inspecting: () => inspector.open,
+});
 const library = createLibrary({ models, messages });
 wireFiles({ models, messages, library });
 
@@ -51,7 +66,7 @@ async function main() {
   if (!(await startServiceWorker())) return; // dist only (offline.js): registers sw.js, may reload once
   try {
     await models.startEngines();
-    installDebugHooks({ models, generation, inspector, library });
+    installDebugHooks({ models, generation, inspector, library, compare });
   } catch (e) {
     models.showError(new Error("this browser could not start the WebAssembly module (it needs WebAssembly SIMD: " +
       `current Chrome, Firefox or Safari): ${e.message}`));

@@ -136,8 +136,8 @@ export function createInspector({ output, onWalkStep }) {
       return;
     }
     if (!rec) {
-      selectedLine.textContent = `position ${pos}: not recorded, and the model that wrote this text ` +
-        "is no longer loaded, so it cannot be recomputed";
+      selectedLine.textContent = `position ${pos}: not recorded, and the model's KV cache no longer holds this ` +
+        "text (the model was replaced, or another text or a comparison ran since), so it cannot be recomputed";
       return;
     }
     renderSelected(pos, rec);

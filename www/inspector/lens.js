@@ -34,8 +34,8 @@ export function createLens(records) {
     if (!view || pos === null) return;
     if (shown?.view === view && shown.pos === pos) return;
     if (!records.replayable()) {
-      note.textContent = "The model that wrote this text is no longer loaded (or its text was replaced): " +
-        "generate again to look through its layers.";
+      note.textContent = "The model's KV cache no longer holds this text (the model was replaced, or another text or a " +
+        "comparison ran since): generate again to look through its layers.";
       table.replaceChildren();
       shown = null;
       return;
