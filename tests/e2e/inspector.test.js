@@ -206,7 +206,7 @@ test("a new model while a token is pinned: the old text stays readable, nothing 
   await page.click('#output .tok[data-pos="12"]');
   assert.deepEqual(await chart(), before);
   await page.click('#output .tok[data-pos="20"]');
-  assert.match(await page.textContent("#insp-selected"), /no longer loaded/);
+  assert.match(await page.textContent("#insp-selected"), /no longer holds this text \(the model was replaced/);
   // and the new model generates with the inspector open
   await generate({ temperature: 0, steps: 30 });
   await page.click('#output .tok[data-pos="12"]');
