@@ -280,9 +280,7 @@ pub fn check(c: &Config, pos: usize, stage: Stage, layer: Option<usize>, index: 
         (false, Some(_)) => {
             return Err(Error::Argument(format!("stage {} is outside the layers: give no layer", stage.id())))
         }
-        (true, Some(l)) if l >= c.n_layers => {
-            return Err(Error::Argument(format!("no layer {l}: this model has layers 0 to {last}")))
-        }
+        (true, Some(l)) if l >= c.n_layers => return Err(layer_error(c, l)),
         _ => {}
     }
     let len = stage.len(c, pos);
@@ -290,6 +288,11 @@ pub fn check(c: &Config, pos: usize, stage: Stage, layer: Option<usize>, index: 
         return Err(index_error(stage, len, index));
     }
     Ok(())
+}
+
+/// The refusal of a layer the model does not have (`layer` as the caller wrote it).
+pub fn layer_error(c: &Config, layer: impl std::fmt::Display) -> Error {
+    Error::Argument(format!("no layer {layer}: this model has layers 0 to {}", c.n_layers - 1))
 }
 
 /// The refusal of an index beyond the stage's `len` values (`index` as the

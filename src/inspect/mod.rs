@@ -22,7 +22,7 @@ mod stage;
 mod timings;
 
 pub use distribution::{distribution, Candidate, Distribution};
-pub use follow::{follow, index_error, AttOutput, Attention, Embedding, Follow, Kind, Matmul, Quantized, Rmsnorm, Rope, Swiglu, RMS_EPS};
+pub use follow::{check as check_follow, follow, index_error, layer_error, AttOutput, Attention, Embedding, Follow, Kind, Matmul, Quantized, Rmsnorm, Rope, Swiglu, RMS_EPS};
 pub(crate) use follow::{Capture, Kept};
 pub use lens::{lens, Lens, LensCandidate, Prediction};
 pub use stage::{Snapshot, Stage, SNAPSHOT_VALUES};
