@@ -22,7 +22,11 @@
 //!
 //! One call costs one forward pass of the position plus a few copies of
 //! dim- and hidden_dim-long vectors and one weight row (two for the
-//! hidden layer): about a step (see README). Nothing is kept between calls.
+//! hidden layer): for the stories110M shape, measured natively on the
+//! 2-core CI VM, 23-24 ms a call against a 25 ms step; as Q8_0, 8 against
+//! 8.6 (tests/follow.rs, `cost_of_a_follow_call`). Nothing is kept between
+//! calls. Without a capture the forward pass pays one `Option` test per
+//! copy point (measured: no change in tokens/s).
 
 use super::Stage;
 use crate::checkpoint::{Config, Matrix};
