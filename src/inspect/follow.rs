@@ -308,7 +308,7 @@ pub fn index_error(stage: Stage, len: usize, index: impl std::fmt::Display) -> E
         stage.name(),
         len,
         stage.shape(),
-        len - 1
+        len.saturating_sub(1)
     ))
 }
 
