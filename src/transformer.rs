@@ -2,7 +2,7 @@
 
 use crate::checkpoint::{check_memory, run_state_bytes, Checkpoint, Config, Header, Matrix, StateBuffer, Weights};
 use crate::error::{Error, Result};
-use crate::inspect::{Inspector, Phase, Recorder, Stage};
+use crate::inspect::{Capture, Inspector, Kept, Phase, Recorder, Stage};
 use crate::parallel;
 use crate::kernels::Kernels;
 
@@ -183,6 +183,19 @@ impl Transformer {
         self.forward_recorded(token, pos, Recorder::residuals(residuals))
     }
 
+    /// `forward`, copying the whole vectors of one layer (or of the
+    /// embedding and the head) into `capture`: the replay behind following
+    /// one number (`inspect::follow`).
+    pub(crate) fn forward_captured(&mut self, token: u32, pos: usize, capture: &mut Capture) -> Result<&mut [f32]> {
+        self.forward_recorded(token, pos, Recorder::capture(capture))
+    }
+
+    /// RoPE's rotation of pair `pair` of a head at the position run last:
+    /// (cos, sin, frequency), as the forward pass applied them.
+    pub(crate) fn rope_rotation(&self, pair: usize) -> (f32, f32, f32) {
+        (self.state.rope_cos[pair], self.state.rope_sin[pair], self.rope_freq[pair])
+    }
+
     /// The model's head on any residual stream `x` (dim,): the final RMSNorm
     /// and the classifier, exactly as `forward` ends (same function, same
     /// kernels, the run state's buffers). Returns the logits (vocab_size,).
@@ -246,6 +259,7 @@ impl Transformer {
             mm(k, &mut s.key_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wk, l);
             mm(k, &mut s.value_cache[kv_at..][..kv_dim], &s.xb, &s.xq, &w.wv, l);
             rec.mark(Phase::Projections, Some(l), &[]);
+            rec.keep(Some(l), &[(Kept::QueryRaw, &s.q), (Kept::KeyRaw, &s.key_cache[kv_at..][..kv_dim])]);
 
             // RoPE relative positional encoding: complex-valued rotate q and k in each head
             // (run.c loops over i in 0..dim and takes i % head_size; by head
@@ -293,6 +307,7 @@ impl Transformer {
             // final matmul to get the output of the attention
             prepare(k, &mut s.xq, &s.xb, gs);
             mm(k, &mut s.xb2, &s.xb, &s.xq, &w.wo, l);
+            rec.keep(Some(l), &[(Kept::Input, &s.x), (Kept::AttProjection, &s.xb2)]);
             // residual connection back into x
             for (x, d) in s.x.iter_mut().zip(&s.xb2) {
                 *x += d;
@@ -306,12 +321,14 @@ impl Transformer {
             prepare(k, &mut s.xq, &s.xb, gs);
             mm(k, &mut s.hb, &s.xb, &s.xq, &w.w1, l);
             mm(k, &mut s.hb2, &s.xb, &s.xq, &w.w3, l);
+            rec.keep(Some(l), &[(Kept::Gate, &s.hb), (Kept::Up, &s.hb2)]);
             // SwiGLU non-linearity: silu(x) = x * σ(x), times the w3 gate
             k.swiglu(&mut s.hb, &s.hb2);
             rec.vectors(Some(l), &[(Stage::FfnNorm, &s.xb), (Stage::Hidden, &s.hb)]);
             // final matmul to get the output of the ffn
             prepare(k, &mut s.xq, &s.hb, gs);
             mm(k, &mut s.xb, &s.hb, &s.xq, &w.w2, l);
+            rec.keep(Some(l), &[(Kept::FfnProjection, &s.xb)]);
             // residual connection
             for (x, d) in s.x.iter_mut().zip(&s.xb) {
                 *x += d;
@@ -321,6 +338,7 @@ impl Transformer {
         }
 
         // final rmsnorm and classifier into logits
+        rec.keep(None, &[(Kept::Input, &s.x)]);
         final_head(k, w, &s.x, &mut s.xb, &mut s.xq, &mut s.logits);
         rec.mark(Phase::Classifier, None, &[(Stage::FinalNorm, &s.xb), (Stage::Logits, &s.logits)]);
         rec.end(&s.logits);

@@ -1,7 +1,7 @@
 //! The engine's API behind the page's `Model` class, driven by sequences of
 //! calls decoded from the input: start / step / chat / the inspector
 //! (inspect_at, top-k, attention rows, timings) / kernels / tokenizer swaps /
-//! choosing the next token, undo, the logit lens,
+//! choosing the next token, undo, the logit lens, following one number,
 //! with arguments anywhere in their range and beyond (NaN, infinities,
 //! huge positions and counts, arbitrary text). src/wasm.rs only checks JS
 //! types and turns numbers into these arguments, so a panic here is a trap
@@ -101,7 +101,7 @@ fuzz_target!(|data: &[u8]| {
         if input.0.is_empty() {
             break;
         }
-        match input.byte() % 15 {
+        match input.byte() % 16 {
             0 => {
                 let prompt = input.text();
                 if let Some(p) = input.params() {
@@ -186,6 +186,28 @@ fuzz_target!(|data: &[u8]| {
                     let bits = |p: &inspect::Prediction| p.candidates.iter().map(|c| (c.token, c.logit.to_bits())).collect::<Vec<_>>();
                     assert_eq!(bits(&lens.output), bits(&lens.layers[c.n_layers - 1]), "the last layer is the output");
                     assert!(lens.layers.iter().all(|p| p.candidates.len() <= k.min(c.vocab_size)));
+                }
+            }
+            14 => {
+                // Model.follow: any stage, a layer or none, any position and index;
+                // accepted exactly when the position is cached and check_follow agrees
+                let stage = inspect::Stage::ALL[input.byte() as usize % inspect::Stage::ALL.len()];
+                let layer = (input.byte() % 4 != 0).then(|| input.index());
+                let (pos, index) = (input.index(), input.index());
+                let valid = pos < llama.cached_positions() && inspect::check_follow(llama.config(), pos, stage, layer, index).is_ok();
+                match llama.follow(pos, stage, layer, index) {
+                    Ok(f) => {
+                        assert!(valid, "follow accepted {stage:?} {layer:?} {index} at {pos}");
+                        assert_eq!((f.pos, f.stage, f.layer, f.index), (pos, stage, layer, index));
+                        let bits = |x: f32| x.to_bits();
+                        match &f.kind {
+                            // Q8_0 (quantize = true) is summed in the kernel's own order
+                            inspect::Kind::Matmul(m) if m.quantized.is_some() => assert_eq!(bits(m.sum), bits(m.dot)),
+                            inspect::Kind::AttOutput(o) => assert_eq!(o.partial_sums.last().map(|&x| bits(x)), Some(bits(f.value))),
+                            _ => {}
+                        }
+                    }
+                    Err(_) => assert!(!valid, "follow refused {stage:?} {layer:?} {index} at {pos}"),
                 }
             }
             _ => {

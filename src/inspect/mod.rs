@@ -11,14 +11,19 @@
 //! recomputed on demand from the KV cache (`Llama::inspect_at`), so the
 //! inspector's memory does not grow with the text. The logit lens
 //! (`lens.rs`, `Llama::lens`) is such a replay too, keeping each layer's
-//! residual stream; it needs no inspector open.
+//! residual stream; it needs no inspector open. So is following one number
+//! (`follow.rs`, `Llama::follow`): the replay copies one layer's whole
+//! vectors, and one element is explained from its inputs and the weights.
 
 mod distribution;
+mod follow;
 mod lens;
 mod stage;
 mod timings;
 
 pub use distribution::{distribution, Candidate, Distribution};
+pub use follow::{check as check_follow, follow, index_error, layer_error, AttOutput, Attention, Embedding, Follow, Kind, Matmul, Quantized, Rmsnorm, Rope, Swiglu, RMS_EPS};
+pub(crate) use follow::{Capture, Kept};
 pub use lens::{lens, Lens, LensCandidate, Prediction};
 pub use stage::{Snapshot, Stage, SNAPSHOT_VALUES};
 #[cfg(not(target_arch = "wasm32"))]
@@ -224,24 +229,33 @@ impl Inspector {
 }
 
 /// The forward pass's handle on whoever watches it: the inspector (`None`
-/// when it is closed, so each mark costs one test) and the logit lens's
-/// copy of the residual stream. Marks name the phase that just ended and
-/// the vectors worth showing at that point.
+/// when it is closed, so each mark costs one test), the logit lens's copy
+/// of the residual stream, and the copy of one layer's vectors for
+/// following one number (`None` unless asked: one test each). Marks name
+/// the phase that just ended and the vectors worth showing at that point.
 pub struct Recorder<'a> {
     inspector: Option<&'a mut Inspector>,
     /// (n_layers, dim) x after each layer, for the logit lens.
     residuals: Option<&'a mut [f32]>,
+    /// One layer's whole vectors, for `follow`.
+    capture: Option<&'a mut Capture>,
 }
 
 impl<'a> Recorder<'a> {
     pub fn new(inspector: Option<&'a mut Inspector>) -> Recorder<'a> {
-        Recorder { inspector, residuals: None }
+        Recorder { inspector, residuals: None, capture: None }
     }
 
     /// A pass that keeps x after each layer in `residuals` (n_layers, dim),
     /// for the logit lens (no inspector).
     pub fn residuals(residuals: &'a mut [f32]) -> Recorder<'a> {
-        Recorder { inspector: None, residuals: Some(residuals) }
+        Recorder { inspector: None, residuals: Some(residuals), capture: None }
+    }
+
+    /// A pass that copies one layer's vectors into `capture`, for following
+    /// one number (no inspector).
+    pub(crate) fn capture(capture: &'a mut Capture) -> Recorder<'a> {
+        Recorder { inspector: None, residuals: None, capture: Some(capture) }
     }
 
     /// The pass starts (what came before it in the step was `Other`).
@@ -260,8 +274,8 @@ impl<'a> Recorder<'a> {
     pub fn mark(&mut self, phase: Phase, layer: Option<usize>, vectors: &[(Stage, &[f32])]) {
         if let Some(i) = self.inspector.as_deref_mut() {
             i.lap(phase);
-            self.vectors(layer, vectors);
         }
+        self.vectors(layer, vectors);
     }
 
     /// Walkthrough snapshots without a phase boundary.
@@ -270,6 +284,22 @@ impl<'a> Recorder<'a> {
         if let Some(i) = self.inspector.as_deref_mut() {
             for &(stage, v) in vectors {
                 i.snapshot(stage, layer, v);
+            }
+        }
+        if let Some(c) = self.capture.as_deref_mut() {
+            for &(stage, v) in vectors {
+                c.stage_vector(stage, layer, v);
+            }
+        }
+    }
+
+    /// Vectors the walkthrough does not show (q before RoPE, a matmul's
+    /// output before a residual addition...), for following one number.
+    #[inline]
+    pub(crate) fn keep(&mut self, layer: Option<usize>, vectors: &[(Kept, &[f32])]) {
+        if let Some(c) = self.capture.as_deref_mut() {
+            for &(kept, v) in vectors {
+                c.kept_vector(kept, layer, v);
             }
         }
     }
@@ -284,6 +314,9 @@ impl<'a> Recorder<'a> {
             if head == 0 {
                 i.snapshot(Stage::AttWeights, Some(layer), weights);
             }
+        }
+        if let Some(c) = self.capture.as_deref_mut() {
+            c.attention_row(layer, head, weights);
         }
     }
 

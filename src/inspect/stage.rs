@@ -1,7 +1,10 @@
 //! The walkthrough: run.c's intermediate vectors, named, shaped and explained.
 
+use crate::checkpoint::Config;
+use crate::error::{Error, Result};
+
 /// The vectors of run.c's forward pass, in its order, for the walkthrough.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
     Embedding,
     AttNorm,
@@ -19,6 +22,70 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// Every stage, in the forward pass's order.
+    pub const ALL: [Stage; 13] = [
+        Stage::Embedding,
+        Stage::AttNorm,
+        Stage::Query,
+        Stage::Key,
+        Stage::Value,
+        Stage::AttWeights,
+        Stage::AttOutput,
+        Stage::AttResidual,
+        Stage::FfnNorm,
+        Stage::Hidden,
+        Stage::FfnResidual,
+        Stage::FinalNorm,
+        Stage::Logits,
+    ];
+
+    /// A stable name for programs (the page, `Model.follow`): unique, where
+    /// run.c's names repeat (three stages are `xb`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Stage::Embedding => "embedding",
+            Stage::AttNorm => "attNorm",
+            Stage::Query => "query",
+            Stage::Key => "key",
+            Stage::Value => "value",
+            Stage::AttWeights => "attWeights",
+            Stage::AttOutput => "attOutput",
+            Stage::AttResidual => "attResidual",
+            Stage::FfnNorm => "ffnNorm",
+            Stage::Hidden => "hidden",
+            Stage::FfnResidual => "ffnResidual",
+            Stage::FinalNorm => "finalNorm",
+            Stage::Logits => "logits",
+        }
+    }
+
+    /// The stage of an [`id`](Stage::id).
+    pub fn from_id(id: &str) -> Result<Stage> {
+        Stage::ALL.into_iter().find(|s| s.id() == id).ok_or_else(|| {
+            let ids: Vec<&str> = Stage::ALL.iter().map(|s| s.id()).collect();
+            Error::Argument(format!("no stage {id:?}: the stages are {}", ids.join(", ")))
+        })
+    }
+
+    /// Is it computed inside each layer (so it needs a layer to be named)?
+    /// Only the embedding, the final RMSNorm and the logits are not.
+    pub fn in_layer(self) -> bool {
+        !matches!(self, Stage::Embedding | Stage::FinalNorm | Stage::Logits)
+    }
+
+    /// Its length for a model of config `c` at position `pos` (what
+    /// [`shape`](Stage::shape) says in words).
+    pub fn len(self, c: &Config, pos: usize) -> usize {
+        match self {
+            Stage::Embedding | Stage::AttNorm | Stage::Query | Stage::AttOutput => c.dim,
+            Stage::AttResidual | Stage::FfnNorm | Stage::FfnResidual | Stage::FinalNorm => c.dim,
+            Stage::Key | Stage::Value => c.kv_dim(),
+            Stage::AttWeights => pos.saturating_add(1),
+            Stage::Hidden => c.hidden_dim,
+            Stage::Logits => c.vocab_size,
+        }
+    }
+
     /// The variable's name in run.c.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,9 +1,10 @@
 //! The inspector's side of `Llama`: open and close it, read what it
-//! recorded, and replay an earlier position from the KV cache.
+//! recorded, and replay an earlier position from the KV cache (to record
+//! it, to look through the logit lens, or to follow one number).
 
 use super::Llama;
 use crate::error::{Error, Result};
-use crate::inspect::{distribution, lens, Clock, Distribution, Inspector, Lens, Record};
+use crate::inspect::{distribution, follow, lens, Clock, Distribution, Follow, Inspector, Lens, Record, Stage};
 
 impl Llama {
     /// Open the inspector (`Some(clock)`: record each step's logits,
@@ -72,6 +73,21 @@ impl Llama {
         }
         let next = self.outcomes.get(pos).map(|o| o.next);
         lens(&mut self.transformer, self.tokens[pos], pos, next, k)
+    }
+
+    /// How element `index` of `stage`'s vector at position `pos` was
+    /// computed from its inputs (see [`crate::inspect::follow`]): `layer`
+    /// for the stages inside the layers, `None` for the embedding, the
+    /// final RMSNorm and the logits. Its `value` is the forward pass's, bit
+    /// for bit. A replay of that position, as `lens` does (one forward pass
+    /// and a few vector copies); it needs no inspector, leaves the
+    /// inspector's record as it was, and changes no token, random number or
+    /// value of the KV cache.
+    pub fn follow(&mut self, pos: usize, stage: Stage, layer: Option<usize>, index: usize) -> Result<Follow> {
+        if pos >= self.cached {
+            return Err(not_generated(pos, self.cached));
+        }
+        follow(&mut self.transformer, self.tokens[pos], pos, stage, layer, index)
     }
 }
 

@@ -2,20 +2,126 @@
 //! was recorded (next-token candidates, attention, timings, walkthrough).
 //! Everything goes through `Llama`'s inspector API.
 
-use js_sys::{Array, Float32Array};
+use js_sys::{Array, Float32Array, Int32Array, Int8Array};
 use wasm_bindgen::prelude::*;
 
-use super::args::{bool_arg, describe, index_from_js, js_number, performance_now, token_from_js, whole_from_js};
+use super::args::{bool_arg, describe, index_from_js, js_number, performance_now, string_arg, token_from_js, whole_from_js};
 use super::model::Model;
 use super::object::Fields;
 use crate::error::Error;
-use crate::inspect::{Clock, LensCandidate, Phase, Prediction, Record, Timings};
+use crate::inspect::{
+    check_follow, index_error, layer_error, Clock, Follow, Kind, LensCandidate, Matmul, Phase, Prediction, Record, Stage, Timings,
+};
 
 /// The names of `timingsAll()`'s columns, in order: the keys of
 /// `timings()` without `total` (the phases a step's time is split into).
 #[wasm_bindgen(js_name = timingPhases)]
 pub fn timing_phases() -> Vec<String> {
     Phase::ALL.iter().map(|p| p.name().to_string()).collect()
+}
+
+/// A copy of `v` for JS (never a view into wasm memory).
+fn f32s(v: &[f32]) -> JsValue {
+    Float32Array::from(v).into()
+}
+
+/// `Follow`'s matmul as JS fields (see `Model::follow`).
+fn matmul_fields(f: Fields, m: &Matmul) -> Fields {
+    let rope = m.rope.as_ref().map_or(JsValue::UNDEFINED, |r| {
+        Fields::new()
+            .num("pair", r.pair)
+            .num("freq", r.freq)
+            .num("cos", r.cos)
+            .num("sin", r.sin)
+            .num("own", r.own)
+            .num("partnerIndex", r.partner_index)
+            .num("partner", r.partner)
+            .num("rotated", r.rotated)
+            .build()
+    });
+    let quantized = m.quantized.as_ref().map_or(JsValue::UNDEFINED, |q| {
+        Fields::new()
+            .num("groupSize", q.group_size)
+            .value("weightsQ", Int8Array::from(&q.weights_q[..]).into())
+            .value("weightScales", f32s(&q.weight_scales))
+            .value("inputQ", Int8Array::from(&q.input_q[..]).into())
+            .value("inputScales", f32s(&q.input_scales))
+            .value("groupDots", Int32Array::from(&q.group_dots[..]).into())
+            .build()
+    });
+    f.text("matrix", m.matrix)
+        .num("row", m.row)
+        .value("weights", f32s(&m.weights))
+        .value("input", f32s(&m.input))
+        .value("products", f32s(&m.products))
+        .value("partialSums", f32s(&m.partial_sums))
+        .num("sum", m.sum)
+        .num("dot", m.dot)
+        .maybe("xBefore", m.x_before)
+        .value("rope", rope)
+        .value("quantized", quantized)
+}
+
+/// A `Follow` as the JS object `Model::follow` documents.
+fn follow_object(f: &Follow) -> JsValue {
+    let base = Fields::new()
+        .num("pos", f.pos)
+        .num("token", f.token)
+        .text("stage", f.stage.id())
+        .text("name", f.stage.name())
+        .maybe("layer", f.layer)
+        .num("index", f.index)
+        .num("value", f.value)
+        .text("kind", f.kind.name());
+    let fields = match &f.kind {
+        Kind::Embedding(e) => {
+            let quantized = e.quantized.map_or(JsValue::UNDEFINED, |(q, scale)| {
+                Fields::new().num("q", q as i32).num("scale", scale).build()
+            });
+            base.value("row", f32s(&e.row)).value("quantized", quantized)
+        }
+        Kind::Rmsnorm(r) => base
+            .text("weightName", r.weight_name)
+            .value("input", f32s(&r.input))
+            .num("x", r.x)
+            .num("weight", r.weight)
+            .num("sumSquares", r.sum_squares)
+            .num("meanSquare", r.mean_square)
+            .num("eps", r.eps)
+            .num("rms", r.rms)
+            .num("invRms", r.inv_rms)
+            .num("recomputed", r.recomputed),
+        Kind::Matmul(m) => matmul_fields(base, m),
+        Kind::Swiglu(s) => base
+            .value("w1", matmul_fields(Fields::new(), &s.w1).build())
+            .value("w3", matmul_fields(Fields::new(), &s.w3).build())
+            .num("sigmoid", s.sigmoid)
+            .num("silu", s.silu)
+            .num("recomputed", s.recomputed),
+        Kind::Attention(a) => base
+            .num("head", a.head)
+            .num("kvHead", a.kv_head)
+            .value("query", f32s(&a.query))
+            .value("key", f32s(&a.key))
+            .value("products", f32s(&a.products))
+            .value("partialSums", f32s(&a.partial_sums))
+            .num("scale", a.scale)
+            .value("scores", f32s(&a.scores))
+            .value("weights", f32s(&a.weights))
+            .num("max", a.max)
+            .num("exp", a.exp)
+            .num("sumExp", a.sum_exp)
+            .num("recomputed", a.recomputed),
+        Kind::AttOutput(o) => base
+            .num("head", o.head)
+            .num("kvHead", o.kv_head)
+            .num("offset", o.offset)
+            .value("weights", f32s(&o.weights))
+            .value("values", f32s(&o.values))
+            .value("products", f32s(&o.products))
+            .value("partialSums", f32s(&o.partial_sums)),
+    };
+    fields.build()
 }
 
 /// `{ projections, attention, ffn, classifier, sampling, other, total }` in ms.
@@ -117,6 +223,67 @@ impl Model {
             .value("layers", layers.into())
             .value("final", self.lens_candidates(candidates).into())
             .build())
+    }
+
+    /// Follow one number: how element `index` of one walkthrough vector of
+    /// position `pos` was computed from its inputs. `stage` is a stage's
+    /// `id` (as `trace()` lists them: "embedding", "attNorm", "query",
+    /// "key", "value", "attWeights", "attOutput", "attResidual", "ffnNorm",
+    /// "hidden", "ffnResidual", "finalNorm", "logits"); `layer` a whole
+    /// number below n_layers for the stages inside the layers, `undefined`
+    /// (or null) for embedding, finalNorm and logits; `index` a whole number
+    /// below the stage's length (`trace()`'s `length`). Returns `{ pos,
+    /// token, stage, name, layer, index, value, kind, ... }`: `value` is the
+    /// forward pass's number bit for bit, `kind` says how it was made and
+    /// which fields follow (vectors are Float32Arrays, copies):
+    /// - "embedding": `row` (the token's row of the table), `quantized`
+    ///   ({ q, scale } for Q8_0);
+    /// - "rmsnorm": `weightName`, `input` (the x normalized), `x`,
+    ///   `weight`, `sumSquares`, `meanSquare`, `eps`, `rms`, `invRms`,
+    ///   `recomputed` (= weight * (invRms * x), run.c's formula);
+    /// - "matmul" (query, key, value, attResidual, ffnResidual, logits):
+    ///   `matrix`, `row`, `weights`, `input`, `products`, `partialSums`
+    ///   (running sum in order), `sum` (its last), `dot` (the engine's,
+    ///   whose SIMD kernels sum in another order: fp32 differs from `sum`
+    ///   by rounding; Q8_0 is exact), `xBefore` (residual stages: value =
+    ///   xBefore + dot), `rope` (query, key: { pair, freq, cos, sin, own,
+    ///   partnerIndex, partner, rotated }), `quantized` (Q8_0: { groupSize,
+    ///   weightsQ, weightScales, inputQ, inputScales, groupDots }, the int8
+    ///   values the kernel multiplied);
+    /// - "swiglu" (hidden): `w1` and `w3` (two matmul objects as above),
+    ///   `sigmoid`, `silu`, `recomputed` (= silu * w3.dot);
+    /// - "attention" (attWeights, head 0): `head`, `kvHead`, `query`,
+    ///   `key`, `products`, `partialSums`, `scale` (sqrt(head_size)),
+    ///   `scores` (every position's), `weights`, `max`, `exp`, `sumExp`,
+    ///   `recomputed` (= exp / sumExp);
+    /// - "attOutput": `head`, `kvHead`, `offset`, `weights`, `values`,
+    ///   `products`, `partialSums` (the last is the value).
+    ///
+    /// A replay of that position, as `lens` does: about one step's time;
+    /// needs no inspector, changes neither its record nor anything that
+    /// follows.
+    pub fn follow(&mut self, pos: &JsValue, stage: &JsValue, layer: &JsValue, index: &JsValue) -> Result<JsValue, JsError> {
+        let pos = whole_from_js(pos, "position")?;
+        let stage = Stage::from_id(&string_arg(stage, "stage")?)?;
+        let c = *self.llama.config();
+        // numbers compared as JS numbers, so a message shows what was given
+        let layer = if layer.is_undefined() || layer.is_null() {
+            None
+        } else {
+            let l = whole_from_js(layer, "layer")?;
+            if stage.in_layer() && l >= c.n_layers as f64 {
+                return Err(layer_error(&c, js_number(l)).into());
+            }
+            Some(l as usize) // (outside the layers, any layer is refused below)
+        };
+        let index = whole_from_js(index, "index")?;
+        let pos = self.cached_position(pos)?;
+        let len = stage.len(&c, pos);
+        if index >= len as f64 {
+            check_follow(&c, pos, stage, layer, 0)?; // a wrong layer first, as natively
+            return Err(index_error(stage, len, js_number(index)).into());
+        }
+        Ok(follow_object(&self.llama.follow(pos, stage, layer, index as usize)?))
     }
 
     fn lens_candidates(&self, candidates: &[LensCandidate]) -> Array {
@@ -267,14 +434,16 @@ impl Model {
     }
 
     /// The walkthrough of the recorded position (needs `walkthrough = true`
-    /// before the step): run.c's forward pass in order, `[{ name, layer,
-    /// shape, length, values (first 8), rms, explain }]`.
+    /// before the step): run.c's forward pass in order, `[{ id, name, layer,
+    /// shape, length, values (first 8), rms, explain }]`; `id` names the
+    /// stage uniquely (run.c's `name`s repeat), as `follow` takes it.
     pub fn trace(&self) -> Result<Array, JsError> {
         let snapshots = &self.record()?.snapshots;
         Ok(snapshots
             .iter()
             .map(|s| {
                 Fields::new()
+                    .text("id", s.stage.id())
                     .text("name", s.stage.name())
                     .maybe("layer", s.layer)
                     .text("shape", s.stage.shape())

@@ -49,6 +49,9 @@ fn every_model_method_checks_its_js_arguments_and_the_model_survives() {
         ("inspectAt", vec![JsValue::UNDEFINED], "position must be a number, not undefined"),
         ("inspectAt", vec![n(4294967296.0)], "position 4294967296 has not been generated yet: positions 0 to 23"),
         ("timings", vec![s("x")], "position must be a number, not a string"),
+        ("follow", vec![n(0.0), symbol.clone(), JsValue::UNDEFINED, n(0.0)], "stage must be a string, not a symbol"),
+        ("follow", vec![n(0.0), s("query"), s("1"), n(0.0)], "layer must be a number, not a string"),
+        ("follow", vec![n(0.0), s("logits"), JsValue::NULL, n(4294967297.0)], "index 4294967297 is outside logits"),
     ];
     for (method, args, want_msg) in &cases {
         let msg = call(&model, method, args).expect_err(&format!("{method}({args:?}) was accepted"));

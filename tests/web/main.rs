@@ -3,7 +3,8 @@
 //! tests/*.rs is its own wasm build), a module per subject:
 //! `model` (generation, continued with `extend`, config, errors, Q8_0),
 //! `kernels` (the scalar choice, the native digests), `inspector`, `lens`
-//! (the logit lens), `choose` (`forceNext` and `undo`), `loader`
+//! (the logit lens), `follow` (following one number), `choose` (`forceNext`
+//! and `undo`), `loader`
 //! (streaming, file and tokenizer info), `boundary` (every JS argument checked, thread exports), `sha256`
 //! (the `Sha256` class the page's model library checks files with); `support`
 //! holds the embedded files and the Rust-typed calls, `glue` the calls
@@ -26,6 +27,7 @@ mod support;
 
 mod boundary;
 mod choose;
+mod follow;
 mod inspector;
 mod lens;
 mod kernels;
