@@ -172,3 +172,67 @@ test("logit lens: each layer's top 5 for a position, the last layer equal to the
   await page.click("#lens-toggle");
   assert.deepEqual(pageErrors, []);
 });
+
+test("walkthrough: each vector shows the lines of our source that made it, and one number followed to its inputs", async () => {
+  await setInspector(true);
+  await settings({ prompt: "Once upon a time", temperature: 0, topp: 0.9, seed: 1, steps: 20 });
+  await page.selectOption("#walk-layer", "0");
+  for (let i = 0; i < 3; i++) await page.click("#walk-step");
+  const names = await page.$$eval("#walk-table tbody button.stage", (bs) => bs.map((b) => b.textContent));
+  assert.equal(names.length, 14);
+  const sources = new Map();
+  const lineOf = (file, n) => {
+    if (!sources.has(file)) sources.set(file, fs.readFileSync(path.join(root, file), "utf8").split("\n"));
+    return sources.get(file)[n - 1];
+  };
+  for (let i = 0; i < names.length; i++) {
+    await page.click(`#walk-table tbody tr:nth-child(${i + 1}) button.stage`);
+    await page.waitForFunction((n) => document.querySelector("#walk-code-title").textContent.startsWith(n + " ") &&
+      document.querySelector("#walk-snippets figure"), names[i]);
+    const figures = await page.$$eval("#walk-snippets figure", (fs) => fs.map((f) => ({
+      where: f.querySelector("figcaption code").textContent,
+      lines: [...f.querySelectorAll(".line")].map((l) => ({
+        n: Number(l.dataset.line),
+        text: [...l.childNodes].filter((c) => !c.classList?.contains("ln")).map((c) => c.textContent).join("").replace(/\n$/, ""),
+        hl: l.classList.contains("hl"),
+        marks: [...l.querySelectorAll("mark")].map((m) => m.textContent),
+      })),
+    })));
+    assert.ok(figures.length >= 1, `${names[i]}: some code`);
+    for (const f of figures) {
+      const [, file, h0, h1] = f.where.match(/^(src\/[\w/]+\.rs):(\d+)(?:–(\d+))?$/);
+      for (const l of f.lines) assert.equal(l.text, lineOf(file, l.n), `${names[i]}: ${file}:${l.n} as in the source`);
+      const hl = f.lines.filter((l) => l.hl).map((l) => l.n);
+      assert.deepEqual([hl[0], hl.at(-1)], [Number(h0), Number(h1 ?? h0)], `${names[i]}: the caption's lines are the highlighted ones`);
+      assert.ok(f.lines.some((l) => l.marks.length), `${names[i]}: the names it talks about are marked`);
+    }
+  }
+  // follow q[3] of layer 0: the matmul row of wq, its terms and the RoPE rotation that made the value
+  await page.click('#walk-table tbody button.stage:text-is("q")');
+  const shown = await page.$$eval("#walk-values button", (bs) => bs.map((b) => b.textContent));
+  await page.click("#walk-values button:nth-child(4)");
+  const title = await page.textContent("#walk-follow h5");
+  assert.match(title, /^q\[3\] = (-?[\d.]+(e-?\d+)?) \(layer 0\)$/);
+  assert.equal(Number(title.split(" = ")[1].split(" ")[0]).toFixed(3), shown[3].split(" ")[1]);
+  const formula = await page.textContent("#walk-follow .formula");
+  assert.match(formula, /q\[3\] = Σ_j wq\[3, j\] × xb\[j\]/);
+  assert.match(formula, /RoPE rotates the pair \(2, 3\)/);
+  assert.equal(await page.locator("#walk-follow tbody tr").count(), 12);
+  await page.click("#walk-follow button:text-is('Show all 64 terms')");
+  assert.equal(await page.locator("#walk-follow tbody tr").count(), 64);
+  await page.locator("#insp-walk").screenshot({ path: path.join(out, "understand-walkthrough-code.png") });
+  // a logit: the classifier's row of the token, equal to the engine's logit
+  await page.click('#walk-table tbody button.stage:text-is("logits")');
+  await page.fill("#follow-index", "5");
+  await page.click("#follow-button");
+  const logit = Number((await page.textContent("#walk-follow h5")).split(" = ")[1]);
+  const engine = await page.evaluate(() => window.llama2Debug.model().logits()[5]);
+  assert.equal(logit.toPrecision(5), engine.toPrecision(5));
+  assert.match(await page.textContent("#walk-follow .formula"), /logits\[5\] = Σ_j wcls\[5, j\] × x\[j\]/);
+  // an element past the end: a message, not a crash
+  await page.fill("#follow-index", "512");
+  await page.click("#follow-button");
+  assert.match(await page.textContent("#walk-follow"), /pick an element from 0 to 511/);
+  await page.click("#stop-button");
+  assert.deepEqual(pageErrors, []);
+});
