@@ -9,7 +9,7 @@
 // Anything else that takes the model (Generate, the walkthrough, the debug
 // hooks) calls `stop()` first; a model swapped or lost (a load, an engine
 // restart) is seen before each step.
-import { show } from "./inspector/common.js";
+import { barCells, show } from "./inspector/common.js";
 
 // Runs step in short tasks like www/generation.js (a MessageChannel loop
 // with ~SLICE_MS of work per task), so the page stays responsive and Stop
@@ -352,18 +352,7 @@ export function createCompare({ model: currentModel, takeModel, inspecting }) {
       li.className = (c.kept ? "kept" : "") + (mine ? " chosen" : "") + (theirs ? " other" : "") +
         (c.rank ? " further" : "");
       li.dataset.token = c.token;
-      const tt = document.createElement("span");
-      tt.className = "tt";
-      tt.textContent = (c.rank ? `#${c.rank.toLocaleString("en-US")} ` : "") + label(c.token, () => c.text);
-      tt.title = `token ${c.token}` + (Number.isFinite(c.logit) ? `, logit ${c.logit.toFixed(3)}` : "");
-      const bar = document.createElement("span");
-      bar.className = "bar";
-      const fill = document.createElement("i");
-      fill.style.width = `${(100 * c.prob) / max}%`;
-      bar.append(fill);
-      const p = document.createElement("span");
-      p.className = "p";
-      p.textContent = c.prob >= 0.001 ? c.prob.toFixed(3) : c.prob.toExponential(1);
+      const [tt, bar, p] = barCells(c, label(c.token, () => c.text), max);
       const who = document.createElement("span");
       who.className = "who";
       who.textContent = [mine && `${name} chose`, theirs && `${other} chose`].filter(Boolean).join(", ");

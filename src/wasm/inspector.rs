@@ -287,17 +287,12 @@ impl Model {
     }
 
     fn lens_candidates(&self, candidates: &[LensCandidate]) -> Array {
-        candidates
-            .iter()
-            .map(|c| {
-                Fields::new()
-                    .num("token", c.token)
-                    .text("text", &self.piece_text(c.token))
-                    .num("prob", c.prob)
-                    .num("logit", c.logit)
-                    .build()
-            })
-            .collect()
+        candidates.iter().map(|c| self.candidate_fields(c.token, c.prob, c.logit).build()).collect()
+    }
+
+    /// `{ token, text, prob, logit }`: a candidate of the lens and of `topk`.
+    fn candidate_fields(&self, token: u32, prob: f32, logit: f32) -> Fields {
+        Fields::new().num("token", token).text("text", &self.piece_text(token)).num("prob", prob).num("logit", logit)
     }
 
     /// A position of the current text the KV cache holds, or the error
@@ -337,11 +332,7 @@ impl Model {
             .candidates
             .iter()
             .map(|c| {
-                Fields::new()
-                    .num("token", c.token)
-                    .text("text", &self.piece_text(c.token))
-                    .num("prob", c.prob)
-                    .num("logit", c.logit)
+                self.candidate_fields(c.token, c.prob, c.logit)
                     .flag("kept", c.kept)
                     .build()
             })

@@ -1,6 +1,6 @@
 // The next-token candidates (#cand-list, #cand-note): a position's top 10,
 // the sampler's nucleus marked, and the token that came.
-import { show } from "./common.js";
+import { barCells, show } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -22,19 +22,7 @@ export function createCandidates(records) {
     const items = rows.map((c) => {
       const li = document.createElement("li");
       li.className = (c.kept ? "kept" : "") + (c.token === t.next ? " chosen" : "") + (c.rank ? " further" : "");
-      const name = document.createElement("span");
-      name.className = "tt";
-      name.textContent = (c.rank ? `#${c.rank.toLocaleString("en-US")} ` : "") + show(c.text);
-      name.title = `token ${c.token}` + (Number.isNaN(c.logit) ? "" : `, logit ${c.logit.toFixed(3)}`);
-      const bar = document.createElement("span");
-      bar.className = "bar";
-      const fill = document.createElement("i");
-      fill.style.width = `${(100 * c.prob) / max}%`;
-      bar.append(fill);
-      const p = document.createElement("span");
-      p.className = "p";
-      p.textContent = c.prob >= 0.001 ? c.prob.toFixed(3) : c.prob.toExponential(1);
-      li.append(name, bar, p);
+      li.append(...barCells(c, show(c.text), max));
       li.setAttribute("aria-label", `${show(c.text)}: ${c.prob.toFixed(3)}${c.kept ? "" : ", outside top-p"}` +
         (c.token === t.next ? ", chosen" : ""));
       return li;

@@ -20,3 +20,24 @@ export function fillSelect(select, n, allLabel, value = "all") {
   select.replaceChildren(...opts);
   select.value = value;
 }
+
+/**
+ * A candidate's cells in a bar chart row (`c`: { token, prob, logit, rank? }):
+ * its text (`#rank` first when it is outside the top list), a bar scaled to
+ * `max`, and its probability.
+ */
+export function barCells(c, text, max) {
+  const name = document.createElement("span");
+  name.className = "tt";
+  name.textContent = (c.rank ? `#${c.rank.toLocaleString("en-US")} ` : "") + text;
+  name.title = `token ${c.token}` + (Number.isFinite(c.logit) ? `, logit ${c.logit.toFixed(3)}` : "");
+  const bar = document.createElement("span");
+  bar.className = "bar";
+  const fill = document.createElement("i");
+  fill.style.width = `${(100 * c.prob) / max}%`;
+  bar.append(fill);
+  const p = document.createElement("span");
+  p.className = "p";
+  p.textContent = c.prob >= 0.001 ? c.prob.toFixed(3) : c.prob.toExponential(1);
+  return [name, bar, p];
+}
