@@ -273,9 +273,9 @@ make_dist() {
     say "writing $dist/"
     rm -rf "$dist"
     mkdir -p "$dist/models"
-    # everything in www/ but the packages and models (below) and the bench's scalar build
+    # everything in www/ but the packages and models (below), the bench's scalar build and the npm package's lib/
     for f in www/*; do
-        case "${f#www/}" in pkg | pkg-threads | pkg-scalar | models) ;; *) cp -r "$f" "$dist/" ;; esac
+        case "${f#www/}" in pkg | pkg-threads | pkg-scalar | models | lib) ;; *) cp -r "$f" "$dist/" ;; esac
     done
     rm "$dist/inspector/code-extract.mjs" # a build step, not part of the page
     for f in pkg pkg-threads; do
