@@ -264,7 +264,7 @@ make_dist() {
     for f in stories260K.bin tok512.bin tokenizer.bin; do
         [ -s "www/models/$f" ] || die "www/models/$f is missing: run ./build.sh build"
     done
-    build_code
+    [ -s www/inspector/code.json ] || die "www/inspector/code.json is missing: run ./build.sh build"
     # $dist is deleted and written again: refuse a folder that is not a previous
     # dist (one whose sw.js has a build version; www/sw.js has none)
     if [ -e "$dist" ] && [ -n "$(ls -A "$dist")" ] && ! grep -qs '^  version: "[0-9a-f]\{16\}",$' "$dist/sw.js"; then
