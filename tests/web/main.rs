@@ -24,6 +24,8 @@ mod golden;
 mod glue;
 mod support;
 
+mod gpu;
+
 mod boundary;
 mod choose;
 mod inspector;
