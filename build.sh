@@ -156,7 +156,8 @@ build_code() {
 # symbols wasm-bindgen's thread start needs, and wasm32's full 4 GiB.
 build_wasm_threads() {
     say "building the threaded wasm package (SIMD128 + atomics, $NIGHTLY) into www/pkg-threads"
-    local flags="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals"
+    # (this replaces .cargo/config.toml's rustflags: web-sys's WebGPU bindings named again)
+    local flags="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals --cfg=web_sys_unstable_apis"
     local arg
     for arg in --shared-memory --import-memory --max-memory=4294967296 \
         --export=__wasm_init_tls --export=__tls_size --export=__tls_align --export=__tls_base; do
@@ -174,7 +175,7 @@ build_wasm_threads() {
 # The same crate without +simd128, for the benchmark's SIMD / scalar ratio.
 build_wasm_scalar() {
     say "building the scalar wasm package (no SIMD) into www/pkg-scalar"
-    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128" CARGO_TARGET_DIR=target/scalar \
+    CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=-simd128 --cfg=web_sys_unstable_apis" CARGO_TARGET_DIR=target/scalar \
         wasm-pack build --release --target web --out-dir www/pkg-scalar --no-typescript --no-pack
 }
 
@@ -355,8 +356,11 @@ run_tests() {
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     # exactly the design card's command: every test file built for wasm32
     # (dev profile, optimized in Cargo.toml) and run in headless Chrome
+    # the WebGPU tests (tests/web/gpu.rs) run on Chromium's software GPU
+    # (SwiftShader, --enable-unsafe-webgpu in webdriver.json): minutes, more
+    # than wasm-bindgen-test-runner's default 20 s for the whole run
     say "browser tests (wasm-pack test --headless --chrome)"
-    wasm-pack test --headless --chrome 2>&1 | tee "$log" || status=1
+    WASM_BINDGEN_TEST_TIMEOUT=${WASM_BINDGEN_TEST_TIMEOUT:-1200} wasm-pack test --headless --chrome 2>&1 | tee "$log" || status=1
     read -r p f < <(count_results "$log"); passed=$((passed + p)); failed=$((failed + f))
     say "page tests (headless Chromium via playwright-core; screenshots in tests/e2e/out)"
     node --test --test-concurrency=1 tests/e2e/ 2>&1 | tee "$log" || status=1

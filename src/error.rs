@@ -41,6 +41,11 @@ pub enum Error {
     HelperTaken(usize),
     /// A helper thread's part of a job panicked (natively).
     HelperPanicked(usize),
+    /// The WebGPU backend cannot start or run (no WebGPU, no adapter, a
+    /// kernel that does not compile, out of GPU memory, the device lost).
+    Gpu(String),
+    /// The GPU's `limit` is `have`; `what` needs `need`.
+    GpuLimit { limit: String, have: f64, need: f64, what: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -107,6 +112,13 @@ impl fmt::Display for Error {
             Error::HelperIndex { index, max } => write!(f, "helper index {index} must be 1 to {max}"),
             Error::HelperTaken(index) => write!(f, "helper index {index} is already taken"),
             Error::HelperPanicked(index) => write!(f, "helper {index} panicked"),
+            Error::Gpu(msg) => f.write_str(msg),
+            Error::GpuLimit { limit, have, need, what } => write!(
+                f,
+                "this GPU's WebGPU limit {limit} is {}, but {what} needs {}: run on the CPU",
+                thousands(*have as u64),
+                thousands(*need as u64)
+            ),
         }
     }
 }

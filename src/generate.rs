@@ -119,6 +119,25 @@ pub(crate) struct Parts<'a> {
     pub inspector: Option<&'a mut Inspector>,
     pub tokens: &'a mut Vec<u32>,
     pub outcomes: &'a mut Vec<Outcome>,
+    /// The logits of this step are already in the run state (a GPU ran
+    /// the forward pass): skip the CPU's.
+    pub forwarded: bool,
+}
+
+/// The logits of `token` at `pos`: the CPU's forward pass, or what a GPU
+/// left in the run state when `forwarded`.
+fn forward<'t>(
+    transformer: &'t mut Transformer,
+    inspector: Option<&mut Inspector>,
+    forwarded: bool,
+    token: u32,
+    pos: usize,
+) -> Result<&'t mut [f32]> {
+    if forwarded {
+        Ok(&mut transformer.state.logits)
+    } else {
+        transformer.forward_with(token, pos, inspector)
+    }
 }
 
 impl Parts<'_> {
@@ -149,7 +168,7 @@ pub(crate) fn generate_step(g: &mut Generation, mut m: Parts) -> Result<Option<S
         return Ok(None);
     }
     // forward the transformer to get logits for the next token
-    let logits = m.transformer.forward_with(g.token, g.pos, m.inspector.as_deref_mut())?;
+    let logits = forward(m.transformer, m.inspector.as_deref_mut(), m.forwarded, g.token, g.pos)?;
     // advance the state machine
     let rng = m.sampler.rng_state();
     let (next, origin) = if g.pos + 1 < g.prompt_tokens.len() {
@@ -218,7 +237,7 @@ pub(crate) fn chat_step(c: &mut Chat, mut m: Parts) -> Result<Option<Step>> {
     // EOS (=2) token ends the Assistant turn
     let eos_fed = token == EOS;
     m.tokens.push(token);
-    let logits = m.transformer.forward_with(token, c.pos, m.inspector.as_deref_mut())?;
+    let logits = forward(m.transformer, m.inspector.as_deref_mut(), m.forwarded, token, c.pos)?;
     let rng = m.sampler.rng_state();
     c.next = m.sampler.sample(logits);
     let outcome = if c.user_idx < c.prompt_tokens.len() {

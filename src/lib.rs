@@ -7,7 +7,7 @@
 //! them put together), and [`inspect`]
 //! (what a step did, for the page's inspector); [`sha256`] checks the files
 //! the page stores. The `wasm` module is the only one that knows about
-//! JavaScript.
+//! JavaScript, besides [`gpu`] (the forward pass on WebGPU, browser only).
 
 // The threaded build (nightly, shared memory) sleeps helpers with the wasm
 // futex instructions, still unstable in core::arch::wasm32.
@@ -29,6 +29,10 @@ pub mod transformer;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+
+// WebGPU through web-sys's unstable bindings (.cargo/config.toml turns them on)
+#[cfg(all(target_arch = "wasm32", web_sys_unstable_apis))]
+pub mod gpu;
 
 pub use checkpoint::{Checkpoint, Config, Header};
 pub use error::{Error, Result};

@@ -153,6 +153,13 @@ impl Transformer {
         self.rope_freq = kernels.rope_frequencies(self.config().head_size());
     }
 
+    /// RoPE's rotation of position `pos`: cos and sin (head_size / 2,) of
+    /// each pair's angle, as `forward` computes them (the GPU backend takes
+    /// them from here, so both backends rotate by the same numbers).
+    pub fn rope_rotation(&self, pos: usize, cos: &mut [f32], sin: &mut [f32]) {
+        self.kernels.rope_rotation(pos, &self.rope_freq, cos, sin);
+    }
+
     /// Number of parameters held (the classifier counted once when shared).
     pub fn param_count(&self) -> u64 {
         crate::checkpoint::param_count(&self.header)

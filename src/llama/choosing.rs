@@ -85,6 +85,7 @@ impl Llama {
         g.text = stream;
         self.sampler.set_rng_state(outcome.rng);
         self.cached = g.pos;
+        self.held.clamp(self.cached);
         if let Some(inspector) = self.inspector.as_deref_mut() {
             inspector.undo(g.pos);
         }

@@ -45,12 +45,17 @@ impl Llama {
     /// are exactly those of the original step (and position `pos` of the
     /// cache is rewritten with the same values). Nothing is sampled.
     pub fn inspect_at(&mut self, pos: usize) -> Result<()> {
-        let Some(inspector) = self.inspector.as_deref_mut() else {
+        if self.inspector.is_none() {
             return Err(Error::State("the inspector is closed: open it (inspect = true) first"));
-        };
+        }
         if pos >= self.cached {
             return Err(not_generated(pos, self.cached));
         }
+        // positions a GPU ran are not in the CPU's cache yet
+        self.catch_up_cpu(pos)?;
+        let Some(inspector) = self.inspector.as_deref_mut() else {
+            return Err(Error::State("the inspector is closed: open it (inspect = true) first"));
+        };
         let token = self.tokens[pos];
         let outcome = *self.outcomes.get(pos).ok_or(Error::State("this position did not complete"))?;
         inspector.begin_step();
@@ -71,6 +76,7 @@ impl Llama {
         if pos >= self.cached {
             return Err(not_generated(pos, self.cached));
         }
+        self.catch_up_cpu(pos)?;
         let next = self.outcomes.get(pos).map(|o| o.next);
         lens(&mut self.transformer, self.tokens[pos], pos, next, k)
     }

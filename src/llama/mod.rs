@@ -2,8 +2,11 @@
 //! together, run one loop iteration per `step()` (see [`crate::generate`]),
 //! with an optional inspector (see [`crate::inspect`] and `inspecting.rs`).
 
+mod backends;
 mod choosing;
 mod inspecting;
+
+pub use backends::Held;
 
 use crate::checkpoint::{self, Checkpoint, Config, Header};
 use crate::error::{Error, Result};
@@ -31,6 +34,9 @@ pub struct Llama {
     /// prompt's, sampled or chosen, and the random state before it. For the
     /// inspector's replays and `undo`.
     outcomes: Vec<Outcome>,
+    /// Positions of the sequence the CPU's KV cache holds, and a GPU's
+    /// (see `backends.rs`).
+    held: Held,
 }
 
 /// What a loaded model holds, for display.
@@ -76,6 +82,7 @@ impl Llama {
             tokens,
             cached: 0,
             outcomes,
+            held: Held::default(),
         })
     }
 
@@ -133,6 +140,7 @@ impl Llama {
         self.transformer.set_kernels(kernels);
         self.sampler.set_kernels(kernels);
         self.cached = 0;
+        self.held = Held::default();
     }
 
     /// The sampler parameters of the current (or last) run, seed included.
@@ -284,6 +292,7 @@ impl Llama {
         self.tokens.clear();
         self.outcomes.clear();
         self.cached = 0;
+        self.held = Held::default();
         self.mode = Mode::Idle;
         if let Some(inspector) = self.inspector.as_deref_mut() {
             inspector.forget();
@@ -293,6 +302,22 @@ impl Llama {
     /// One iteration of the running loop. `Ok(None)` when the generation is
     /// finished (or, in a chat, when the assistant's turn is over).
     pub fn step(&mut self) -> Result<Option<Step>> {
+        let forward = self.next_forward();
+        if let Some((_, pos)) = forward {
+            // positions a GPU ran are not in the CPU's cache yet
+            self.catch_up_cpu(pos)?;
+        }
+        let step = self.run_step(false);
+        if forward.is_some() {
+            self.held.cpu = self.cached;
+        }
+        self.held.clamp(self.cached);
+        step
+    }
+
+    /// `step()`'s loop iteration; `forwarded`: a GPU already put this
+    /// step's logits into the run state.
+    fn run_step(&mut self, forwarded: bool) -> Result<Option<Step>> {
         if let Some(inspector) = self.inspector.as_deref_mut() {
             inspector.begin_step();
         }
@@ -303,6 +328,7 @@ impl Llama {
             inspector: self.inspector.as_deref_mut(),
             tokens: &mut self.tokens,
             outcomes: &mut self.outcomes,
+            forwarded,
         };
         let step = match &mut self.mode {
             Mode::Idle => Err(Error::State("nothing to generate: call start() first")),

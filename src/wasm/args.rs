@@ -259,3 +259,52 @@ pub(super) fn tokenizer_from_js(bytes: &JsValue, vocab_size: Option<usize>) -> R
         _ => Ok(tokenizer),
     }
 }
+
+#[wasm_bindgen(inline_js = r#"
+// useGpu's options as plain data, read once inside a try (a getter or a
+// Proxy that throws means "not options"): [limit names, their values,
+// maxPieceBytes], or a string saying what is wrong.
+export function gpu_options(o) {
+  try {
+    if (o === undefined || o === null) return [[], [], undefined];
+    if (typeof o !== "object") return "must be an object";
+    const names = [], values = [];
+    const limits = o.requiredLimits;
+    if (limits !== undefined && limits !== null) {
+      if (typeof limits !== "object") return "requiredLimits must be an object of WebGPU limit names and numbers";
+      for (const name of Object.keys(limits)) {
+        const v = limits[name];
+        if (typeof v !== "number" || !Number.isFinite(v) || v < 0) return `requiredLimits.${name} must be a number of 0 or more`;
+        names.push(String(name));
+        values.push(v);
+      }
+    }
+    const piece = o.maxPieceBytes;
+    if (piece !== undefined && (typeof piece !== "number" || !Number.isInteger(piece) || piece < 16)) {
+      return "maxPieceBytes must be a whole number of 16 or more";
+    }
+    return [names, values, piece];
+  } catch {
+    return "could not be read";
+  }
+}
+"#)]
+extern "C" {
+    fn gpu_options(v: &JsValue) -> JsValue;
+}
+
+/// `useGpu`'s options: `{ requiredLimits: { name: number }, maxPieceBytes }`
+/// (both optional; `undefined` for none): the limits and the piece size.
+pub(super) fn gpu_options_arg(v: &JsValue) -> Result<(Vec<(String, f64)>, Option<u64>), Error> {
+    let parsed = gpu_options(v);
+    if let Some(why) = parsed.as_string() {
+        return Err(Error::Argument(format!("useGpu's options {why}")));
+    }
+    let parts = js_sys::Array::from(&parsed);
+    let names = js_sys::Array::from(&parts.get(0));
+    let values = js_sys::Array::from(&parts.get(1));
+    let limits = (0..names.length())
+        .map(|i| (names.get(i).as_string().unwrap_or_default(), values.get(i).as_f64().unwrap_or(0.0)))
+        .collect();
+    Ok((limits, parts.get(2).as_f64().map(|p| p as u64)))
+}

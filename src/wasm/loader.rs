@@ -122,7 +122,7 @@ impl ModelLoader {
         let tokenizer = tokenizer_from_js(tokenizer, Some(builder.header().config.vocab_size))?;
         let builder = self.builder.take().ok_or(Error::State("this loader has already finished"))?;
         self.buffer = Vec::new();
-        Ok(Model { llama: Llama::new(builder.finish()?, tokenizer, self.quantize)? })
+        Ok(Model { llama: Llama::new(builder.finish()?, tokenizer, self.quantize)?, gpu: Default::default() })
     }
 }
 

@@ -24,13 +24,15 @@
 //! tests (a trap on purpose, and a lower memory limit).
 //!
 //! One file per thing it exports: [`model`] (the `Model` class: load,
-//! generate, chat), [`inspector`] (`Model`'s inspector methods), [`loader`]
+//! generate, chat), [`gpu`] (`Model`'s WebGPU backend: `useGpu`,
+//! `stepAsync`), [`inspector`] (`Model`'s inspector methods), [`loader`]
 //! (`ModelLoader`, `fileInfo`, `tokenizerInfo`), [`sha256`] (`Sha256`, a
 //! stored file's digest as it streams), [`threads`] (the threaded build's
 //! glue), [`testing`] (test-only hooks). [`args`] checks every JS
 //! argument and [`object`] builds every JS object the API returns.
 
 mod args;
+mod gpu;
 mod inspector;
 mod loader;
 mod model;

@@ -4,6 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 
+use super::gpu::Backend;
 use super::args::{bool_arg, bytes_arg, checkpoint_from_js, params_from_js, steps_from_js, string_arg, token_from_js, tokenizer_from_js, tokens_arg};
 use super::object::Fields;
 use super::testing::{crash_point, CRASH_STEP};
@@ -15,6 +16,8 @@ use crate::llama::Llama;
 #[wasm_bindgen]
 pub struct Model {
     pub(super) llama: Llama,
+    /// The WebGPU backend, when `useGpu()` turned it on (see `gpu.rs`).
+    pub(super) gpu: Backend,
 }
 
 #[wasm_bindgen]
@@ -32,7 +35,7 @@ impl Model {
         let quantize = bool_arg(quantize, "quantize", Some(false))?;
         let tokenizer = tokenizer_from_js(tokenizer, None)?;
         let checkpoint = checkpoint_from_js(&bytes, len)?;
-        Ok(Model { llama: Llama::new(checkpoint, tokenizer, quantize)? })
+        Ok(Model { llama: Llama::new(checkpoint, tokenizer, quantize)?, gpu: Backend::default() })
     }
 
     /// Reset and start a new generation, run.c's `generate` loop: `steps`

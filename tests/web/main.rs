@@ -25,6 +25,8 @@ mod golden;
 mod glue;
 mod support;
 
+mod gpu;
+
 mod boundary;
 mod choose;
 mod follow;

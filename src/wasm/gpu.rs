@@ -1,0 +1,213 @@
+//! `Model`'s WebGPU backend, as JavaScript sees it: `useGpu()` (a Promise:
+//! find a GPU, compile the kernels, upload the weights), `useCpu()`,
+//! `backend`, `gpuAdapter`, and `stepAsync()`, which resolves to exactly
+//! what `step()` returns, the forward pass run on the GPU and the sampler
+//! on the CPU.
+//!
+//! Switching backends mid-generation is allowed at any step: the backend
+//! that is behind catches up (`llama/backends.rs`: the CPU runs the missing
+//! positions again, the GPU gets them uploaded from the CPU's cache). So
+//! after a lost device (`stepAsync` rejects and says so) `useCpu()` and
+//! `step()` go on with the same text; the first CPU step then costs one
+//! forward pass per position the GPU ran. `step()` always runs on the CPU.
+//!
+//! While a `stepAsync()` or `useGpu()` is pending the model is borrowed:
+//! await it before calling anything else on the model (else wasm-bindgen
+//! throws "recursive use of an object").
+
+use wasm_bindgen::prelude::*;
+
+use super::args::{gpu_options_arg, index_from_js, token_from_js};
+use super::model::Model;
+use crate::error::Error;
+
+#[cfg(web_sys_unstable_apis)]
+use super::object::Fields;
+#[cfg(web_sys_unstable_apis)]
+use crate::gpu::{Gpu, Options};
+
+/// The GPU backend of one model: on (`gpu`), and whether its device was
+/// lost (then every `stepAsync` says so until `useCpu` or `useGpu`).
+#[cfg(web_sys_unstable_apis)]
+#[derive(Default)]
+pub(super) struct Backend {
+    gpu: Option<Box<Gpu>>,
+    lost: Option<String>,
+}
+
+/// Built without web-sys's WebGPU bindings: always the CPU.
+#[cfg(not(web_sys_unstable_apis))]
+#[derive(Default)]
+pub(super) struct Backend;
+
+#[cfg(not(web_sys_unstable_apis))]
+const NO_GPU: &str = "this build of the engine has no WebGPU backend (built without --cfg=web_sys_unstable_apis): run on the CPU";
+
+#[cfg(web_sys_unstable_apis)]
+impl Backend {
+    /// Give the GPU memory back.
+    fn release(&mut self) {
+        if let Some(gpu) = self.gpu.take() {
+            gpu.destroy();
+        }
+        self.lost = None;
+    }
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Run the forward pass on the GPU from the next `stepAsync()` on: find
+    /// a WebGPU adapter, check its limits, compile the kernels, upload the
+    /// weights (once; they stay on the GPU). Resolves when ready; rejects
+    /// with the reason (no WebGPU, no adapter, a limit too small: named
+    /// with both values, a kernel that does not compile, out of GPU
+    /// memory), and the model then runs on the CPU.
+    ///
+    /// `options` (optional): `requiredLimits`, WebGPU limits to insist on
+    /// (`{ maxStorageBufferBindingSize: 2 ** 30 }`), and `maxPieceBytes`,
+    /// the most bytes of one matrix per GPU buffer (larger ones are cut
+    /// into pieces of whole rows; default: the GPU's binding limit).
+    #[wasm_bindgen(js_name = useGpu)]
+    pub async fn use_gpu(&mut self, options: JsValue) -> Result<(), JsError> {
+        let (required_limits, max_piece_bytes) = gpu_options_arg(&options)?;
+        #[cfg(web_sys_unstable_apis)]
+        {
+            self.gpu.release();
+            self.llama.set_gpu_held(0);
+            let t = self.llama.transformer();
+            let options = Options { required_limits, max_piece_bytes };
+            let gpu = Gpu::new(&t.header.config, &t.weights, &options).await?;
+            self.gpu.gpu = Some(Box::new(gpu));
+            Ok(())
+        }
+        #[cfg(not(web_sys_unstable_apis))]
+        {
+            let _ = (required_limits, max_piece_bytes);
+            Err(Error::Gpu(NO_GPU.into()).into())
+        }
+    }
+
+    /// Back to the CPU: the GPU memory is given back. The CPU's KV cache
+    /// catches up at the next step (it runs again the positions the GPU ran).
+    #[wasm_bindgen(js_name = useCpu)]
+    pub fn use_cpu(&mut self) {
+        #[cfg(web_sys_unstable_apis)]
+        self.gpu.release();
+        self.llama.set_gpu_held(0);
+    }
+
+    /// "webgpu" after `useGpu()` resolved (also once its device is lost,
+    /// until `useCpu()`), else "cpu".
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        #[cfg(web_sys_unstable_apis)]
+        if self.gpu.gpu.is_some() {
+            return "webgpu".into();
+        }
+        "cpu".into()
+    }
+
+    /// The GPU in use, as the browser describes it: `{ vendor,
+    /// architecture, device, description, bytes }` (browsers may leave the
+    /// strings empty; `bytes`: GPU memory this model holds), or `undefined`
+    /// on the CPU.
+    #[wasm_bindgen(getter, js_name = gpuAdapter)]
+    pub fn gpu_adapter(&self) -> JsValue {
+        #[cfg(web_sys_unstable_apis)]
+        if let Some(gpu) = &self.gpu.gpu {
+            let i = gpu.info();
+            return Fields::new()
+                .text("vendor", &i.vendor)
+                .text("architecture", &i.architecture)
+                .text("device", &i.device)
+                .text("description", &i.description)
+                .num("bytes", gpu.bytes())
+                .build();
+        }
+        JsValue::UNDEFINED
+    }
+
+    /// `step()` with the forward pass on the GPU (after `useGpu()`): a
+    /// Promise of exactly what `step()` returns (the next piece of text,
+    /// or `undefined` when finished). On the CPU it resolves `step()`.
+    /// Rejects when the GPU fails (its device lost: then `useCpu()` and
+    /// go on), and while the inspector is open (it records the CPU's
+    /// forward pass).
+    #[wasm_bindgen(js_name = stepAsync)]
+    pub async fn step_async(&mut self) -> Result<Option<String>, JsError> {
+        #[cfg(web_sys_unstable_apis)]
+        if let Some(gpu) = self.gpu.gpu.as_deref() {
+            if let Some(why) = &self.gpu.lost {
+                return Err(Error::Gpu(why.clone()).into());
+            }
+            let Some((token, pos)) = self.llama.next_forward() else {
+                return Ok(self.llama.step()?.map(|s| s.text));
+            };
+            if self.llama.inspector().is_some() {
+                return Err(Error::State(
+                    "the inspector records the CPU's forward pass: close it (inspect = false), or useCpu()",
+                )
+                .into());
+            }
+            // positions the CPU ran since the GPU last did: upload them
+            let held = self.llama.held();
+            if held.gpu < pos {
+                self.llama.catch_up_cpu(pos)?;
+                let s = &self.llama.transformer().state;
+                gpu.upload_kv(&s.key_cache, &s.value_cache, held.gpu, pos)?;
+                self.llama.set_gpu_held(pos);
+            }
+            let logits = self.gpu_forward(token, pos).await?;
+            return Ok(self.llama.step_with_logits(&logits)?.map(|s| s.text));
+        }
+        self.step()
+    }
+
+    /// TEST ONLY: the logits (vocab_size,) of one forward pass of `token`
+    /// at `pos` on the current backend, outside any generation (the
+    /// current one ends; position `pos` of that backend's KV cache is
+    /// written, 0..pos are what earlier calls left): the GPU's and the
+    /// CPU's logits side by side.
+    #[wasm_bindgen(js_name = __forwardForTest)]
+    pub async fn forward_for_test(&mut self, token: JsValue, pos: JsValue) -> Result<Vec<f32>, JsError> {
+        let c = *self.llama.config();
+        let token = token_from_js(&token, c.vocab_size)?;
+        let pos = index_from_js(&pos, "pos")?;
+        if pos >= c.seq_len {
+            return Err(Error::Argument(format!("position {pos} is beyond seq_len {}", c.seq_len)).into());
+        }
+        #[cfg(web_sys_unstable_apis)]
+        if self.gpu.gpu.is_some() {
+            self.llama.end_sequence();
+            return Ok(self.gpu_forward(token, pos).await?);
+        }
+        Ok(self.llama.forward_alone(token, pos)?.to_vec())
+    }
+
+    /// TEST ONLY: lose the GPU device on purpose (`GPUDevice.destroy()`),
+    /// as a driver crash or a reset would; the next `stepAsync` rejects.
+    #[wasm_bindgen(js_name = __loseGpuForTest)]
+    pub fn lose_gpu_for_test(&self) {
+        #[cfg(web_sys_unstable_apis)]
+        if let Some(gpu) = &self.gpu.gpu {
+            gpu.destroy();
+        }
+    }
+}
+
+#[cfg(web_sys_unstable_apis)]
+impl Model {
+    /// The GPU's forward pass of `token` at `pos` (RoPE's rotation from the
+    /// CPU's kernels); a failure marks the device lost.
+    async fn gpu_forward(&mut self, token: u32, pos: usize) -> Result<Vec<f32>, Error> {
+        let gpu = self.gpu.gpu.as_deref().ok_or(Error::State("the GPU backend is off: useGpu() first"))?;
+        let half = self.llama.config().head_size() / 2;
+        let (mut cos, mut sin) = (vec![0.0; half], vec![0.0; half]);
+        self.llama.transformer().rope_rotation(pos, &mut cos, &mut sin);
+        let result = gpu.forward(token, pos, &cos, &sin).await;
+        if let Err(e) = &result {
+            self.gpu.lost = Some(e.to_string());
+        }
+        result
+    }
+}

@@ -1,0 +1,323 @@
+//! The WebGPU backend (`useGpu`, `stepAsync`) against the CPU's: logits at
+//! every position of run.c's golden generations, the greedy goldens token
+//! for token, switching backends mid-generation, a lost device, and the
+//! errors that can be made to happen. Headless Chromium gives WebGPU a
+//! software adapter (SwiftShader) with `--enable-unsafe-webgpu`
+//! (webdriver.json).
+//!
+//! The bound. Both backends compute the same formulas in f32; they differ
+//! in summation order (the GPU's matmul, rmsnorm and softmax add in a tree,
+//! the CPU's in four lanes), and in WGSL's exp, sqrt and division, allowed
+//! a few ulp where the CPU's are correctly rounded. The test measures, as
+//! the yardstick, how far the CPU's own two kernel sets (run.c's scalar
+//! loops and the SIMD ones, both correct) drift apart on the same tokens,
+//! and prints both. The bound is |gpu - cpu| <= ATOL + RTOL * max|logit|
+//! of that position, and NaN or infinity anywhere fails:
+//! - fp32: RTOL = 1e-4 (about 100 times the measured GPU-CPU worst case,
+//!   1e-6 of the largest logit, and far below a token's margin except at
+//!   exact ties);
+//! - Q8_0: RTOL = 3e-2. The activations are quantized to int8 before each
+//!   matmul; a last-bit difference that moves a value across a rounding
+//!   boundary changes its int8 by one (1/127 of its group's scale), and
+//!   the layers carry that on: the CPU's scalar and SIMD kernels already
+//!   differ by 1.4% of the largest logit on these generations, the GPU
+//!   by 1.5%. Twice that is the bound.
+//! ATOL = 1e-4 covers logits near 0.
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_test::*;
+
+use crate::support::*;
+use llama2_wasm::wasm::Model;
+
+const ATOL: f32 = 1e-4;
+const RTOL_F32: f32 = 1e-4;
+const RTOL_Q80: f32 = 3e-2;
+
+/// `useGpu(options)`, the error's message on failure.
+async fn use_gpu(model: &mut Model, options: JsValue) -> Result<(), String> {
+    model.use_gpu(options).await.map_err(message)
+}
+
+async fn gpu_model(file: &str) -> Model {
+    let mut model = new_model(model_file(file), TOK512, false).unwrap();
+    use_gpu(&mut model, JsValue::UNDEFINED).await.expect("useGpu (is Chromium started with --enable-unsafe-webgpu?)");
+    assert_eq!(model.backend(), "webgpu");
+    model
+}
+
+/// The largest difference of `gpu` from `cpu`, absolute and relative to
+/// the largest |cpu| logit; panics on NaN or infinity and outside the bound.
+fn compare(gpu: &[f32], cpu: &[f32], rtol: f32, what: &str) -> (f32, f32) {
+    assert_eq!(gpu.len(), cpu.len());
+    let scale = cpu.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let mut worst = 0.0f32;
+    for (i, (g, c)) in gpu.iter().zip(cpu).enumerate() {
+        assert!(g.is_finite(), "{what}: logit {i} is {g} on the GPU");
+        let d = (g - c).abs();
+        assert!(d <= ATOL + rtol * scale, "{what}: logit {i}: gpu {g}, cpu {c} (max |logit| {scale})");
+        worst = worst.max(d);
+    }
+    (worst, worst / scale)
+}
+
+/// The largest difference of `a` from `b`, absolute and relative to the
+/// largest |b| logit (no bound: the CPU's two kernel sets, for reference).
+fn difference(a: &[f32], b: &[f32]) -> (f32, f32) {
+    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let worst = a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+    (worst, worst / scale)
+}
+
+/// Feed each golden generation's tokens to both backends' forward pass
+/// and compare the logits at every position; also the CPU's SIMD kernels
+/// against its scalar ones (run.c's loops), the yardstick of how far two
+/// correct f32 summation orders drift apart on this model.
+async fn logits_match(file: &str, rtol: f32) -> usize {
+    let mut cpu = new_model(model_file(file), TOK512, false).unwrap();
+    let mut scalar = new_model(model_file(file), TOK512, false).unwrap();
+    scalar.set_kernels_with("scalar").unwrap();
+    let mut gpu = gpu_model(file).await;
+    let (mut abs, mut rel, mut ref_abs, mut ref_rel, mut n) = (0.0f32, 0.0f32, 0.0f32, 0.0f32, 0);
+    let mut cases: Vec<_> = generate_cases().into_iter().filter(|c| c.model.starts_with("stories260K")).collect();
+    // the logits at a position depend only on the tokens up to it: each
+    // distinct generation once, and a prefix shared with the one before
+    // (sorted) is not run again (the KV caches hold it)
+    cases.sort_by(|a, b| a.tokens.cmp(&b.tokens));
+    cases.dedup_by(|a, b| a.tokens == b.tokens);
+    let mut previous: &[u32] = &[];
+    for c in &cases {
+        let shared = c.tokens.iter().zip(previous).take_while(|(a, b)| a == b).count();
+        for (pos, &token) in c.tokens.iter().enumerate().take(c.tokens.len() - 1).skip(shared) {
+            let (t, p) = (JsValue::from(token), JsValue::from(pos as f64));
+            let want = cpu.forward_for_test(t.clone(), p.clone()).await.unwrap();
+            let reference = scalar.forward_for_test(t.clone(), p.clone()).await.unwrap();
+            let got = gpu.forward_for_test(t, p).await.unwrap();
+            let (a, r) = compare(&got, &want, rtol, &format!("{file}, {:?} seed {}, position {pos}", c.prompt, c.seed));
+            let (ra, rr) = difference(&reference, &want);
+            (abs, rel, ref_abs, ref_rel, n) = (abs.max(a), rel.max(r), ref_abs.max(ra), ref_rel.max(rr), n + 1);
+        }
+        previous = &c.tokens;
+    }
+    console_log!(
+        "{file}: {n} positions; GPU vs CPU (simd128): worst |gpu - cpu| {abs:e}, relative to max|logit| {rel:e}; \
+         CPU scalar vs simd128: {ref_abs:e}, relative {ref_rel:e}"
+    );
+    n
+}
+
+#[wasm_bindgen_test]
+async fn fp32_logits_match_the_cpu_at_every_golden_position() {
+    let n = logits_match("stories260K.bin", RTOL_F32).await;
+    assert!(n > 1000, "only {n} positions");
+}
+
+#[wasm_bindgen_test]
+async fn q80_logits_match_the_cpu_at_every_golden_position() {
+    let n = logits_match("stories260K_q80.bin", RTOL_Q80).await;
+    assert!(n > 1000, "only {n} positions");
+}
+
+/// Run a golden case with `stepAsync`; the text.
+async fn run_case_async(model: &mut Model, c: &crate::golden::GenerateCase) -> String {
+    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
+    let mut text = String::new();
+    while let Some(piece) = model.step_async().await.unwrap() {
+        text.push_str(&piece);
+    }
+    text
+}
+
+/// The greedy goldens token for token through `stepAsync`, fp32 and Q8_0
+/// (`limit`: at most that many cases per model).
+async fn goldens_through_step_async(options: JsValue, limit: usize) {
+    let mut n = 0;
+    for file in ["stories260K.bin", "stories260K_q80.bin"] {
+        let mut model = new_model(model_file(file), TOK512, false).unwrap();
+        use_gpu(&mut model, options.clone()).await.unwrap();
+        for c in generate_cases().iter().filter(|c| c.model == file && c.temperature == 0.0).take(limit) {
+            let text = run_case_async(&mut model, c).await;
+            assert_eq!(model.tokens(), c.tokens, "stepAsync on the GPU: {c:?}");
+            assert_eq!(text, c.stdout);
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "only {n} greedy cases");
+}
+
+#[wasm_bindgen_test]
+async fn greedy_goldens_token_for_token_through_step_async() {
+    goldens_through_step_async(JsValue::UNDEFINED, usize::MAX).await;
+}
+
+/// Matrices cut into pieces of 1 KiB (a few rows each, the classifier
+/// into many): the same tokens.
+#[wasm_bindgen_test]
+async fn matrices_in_pieces_give_the_same_tokens() {
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"maxPieceBytes".into(), &1024.into()).unwrap();
+    goldens_through_step_async(options.into(), 1).await;
+}
+
+/// Hand the generation from one backend to the other (and back) at a few
+/// steps: the KV cache follows (uploaded to the GPU, run again on the CPU),
+/// so the greedy tokens are run.c's.
+#[wasm_bindgen_test]
+async fn switching_backends_mid_generation_keeps_the_tokens() {
+    let c = generate_cases().into_iter().find(|c| c.model == "stories260K.bin" && c.temperature == 0.0 && !c.prompt.is_empty()).unwrap();
+    let mut model = new_model(STORIES260K, TOK512, false).unwrap();
+    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
+    let mut text = String::new();
+    let mut n = 0;
+    loop {
+        // CPU for 7 steps, GPU for 11, ...: changes inside the prompt and after it
+        match n % 18 {
+            0 => model.use_cpu(),
+            7 => use_gpu(&mut model, JsValue::UNDEFINED).await.unwrap(),
+            _ => {}
+        }
+        let piece = if model.backend() == "cpu" { model.step().unwrap() } else { model.step_async().await.unwrap() };
+        let Some(piece) = piece else { break };
+        text.push_str(&piece);
+        n += 1;
+    }
+    assert_eq!(model.tokens(), c.tokens);
+    assert_eq!(text, c.stdout);
+    // undo and a new start with the GPU on
+    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
+    assert_eq!(run_case_async(&mut model, &c).await, c.stdout);
+}
+
+/// A lost device rejects the step with what to do; `useCpu()` then goes on
+/// with the same generation (the CPU runs the GPU's positions again).
+#[wasm_bindgen_test]
+async fn a_lost_device_rejects_and_the_cpu_goes_on() {
+    let c = generate_cases().into_iter().find(|c| c.model == "stories260K.bin" && c.temperature == 0.0).unwrap();
+    let mut model = gpu_model("stories260K.bin").await;
+    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
+    let mut text = String::new();
+    for _ in 0..20 {
+        text.push_str(&model.step_async().await.unwrap().unwrap());
+    }
+    model.lose_gpu_for_test();
+    let err = message(model.step_async().await.unwrap_err());
+    assert!(err.contains("useCpu()"), "{err}");
+    // still refused, with the same reason, until the caller decides
+    assert_eq!(message(model.step_async().await.unwrap_err()), err);
+    assert_eq!(model.backend(), "webgpu");
+    model.use_cpu();
+    assert_eq!(model.backend(), "cpu");
+    assert!(model.gpu_adapter().is_undefined());
+    while let Some(piece) = model.step().unwrap() {
+        text.push_str(&piece);
+    }
+    assert_eq!(model.tokens(), c.tokens);
+    assert_eq!(text, c.stdout);
+}
+
+/// Limits the adapter does not have: rejected, naming the limit and both
+/// values; the model stays on the CPU and works.
+#[wasm_bindgen_test]
+async fn limits_too_small_name_the_limit_and_both_values() {
+    let mut model = new_model(STORIES260K, TOK512, false).unwrap();
+    let options = js_sys::Object::new();
+    let limits = js_sys::Object::new();
+    Reflect::set(&limits, &"maxStorageBufferBindingSize".into(), &1e15.into()).unwrap();
+    Reflect::set(&options, &"requiredLimits".into(), &limits).unwrap();
+    let err = use_gpu(&mut model, options.into()).await.unwrap_err();
+    assert!(err.contains("maxStorageBufferBindingSize") && err.contains("1,000,000,000,000,000"), "{err}");
+    assert!(err.contains("run on the CPU"), "{err}");
+    assert_eq!(model.backend(), "cpu");
+    let c = &generate_cases()[0];
+    assert_reproduces(&mut model, c, "tokens after a refused useGpu");
+
+    let limits = js_sys::Object::new();
+    Reflect::set(&limits, &"maxWarpDrive".into(), &1.into()).unwrap();
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"requiredLimits".into(), &limits).unwrap();
+    assert!(use_gpu(&mut model, options.into()).await.unwrap_err().contains("no limit named maxWarpDrive"));
+    assert_eq!(use_gpu(&mut model, 5.into()).await.unwrap_err(), "invalid argument: useGpu's options must be an object");
+}
+
+/// A browser without WebGPU (navigator.gpu hidden for this test).
+#[wasm_bindgen_test]
+async fn no_webgpu_says_so() {
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).unwrap();
+    let hide = js_sys::Object::new();
+    Reflect::set(&hide, &"value".into(), &JsValue::UNDEFINED).unwrap();
+    Reflect::set(&hide, &"configurable".into(), &true.into()).unwrap();
+    let navigator_object: &js_sys::Object = navigator.unchecked_ref();
+    js_sys::Object::define_property(navigator_object, &"gpu".into(), &hide);
+    let mut model = new_model(STORIES260K, TOK512, false).unwrap();
+    let err = use_gpu(&mut model, JsValue::UNDEFINED).await.unwrap_err();
+    Reflect::delete_property(navigator_object, &"gpu".into()).unwrap();
+    assert!(err.starts_with("this browser has no WebGPU"), "{err}");
+    assert_eq!(model.backend(), "cpu");
+}
+
+/// On the CPU `stepAsync` is `step`; with the inspector open the GPU
+/// refuses (it records the CPU's forward pass) and the CPU still runs.
+#[wasm_bindgen_test]
+async fn step_async_on_the_cpu_and_with_the_inspector() {
+    let c = generate_cases().into_iter().find(|c| c.model == "stories260K.bin" && c.temperature > 0.0).unwrap();
+    let mut model = new_model(STORIES260K, TOK512, false).unwrap();
+    assert_eq!(model.backend(), "cpu");
+    assert_eq!(run_case_async(&mut model, &c).await, c.stdout);
+    assert_eq!(model.tokens(), c.tokens);
+    use_gpu(&mut model, JsValue::UNDEFINED).await.unwrap();
+    let info = model.gpu_adapter();
+    console_log!("adapter: {:?}", js_sys::JSON::stringify(&info).unwrap());
+    assert!(num(&info, "bytes") > 0.0);
+    model.set_inspect_with(true);
+    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
+    assert!(message(model.step_async().await.unwrap_err()).contains("inspector"));
+    assert!(model.step().unwrap().is_some());
+}
+
+/// TIMING (run with `-- --include-ignored`): `step()` and `stepAsync()`
+/// per token for stories260K and a random model of stories15M's shape. On
+/// SwiftShader this is a CPU emulating a GPU: not GPU speed.
+#[wasm_bindgen_test]
+#[ignore]
+async fn timings_step_vs_step_async() {
+    for (name, checkpoint, tokenizer) in [("stories260K", STORIES260K.to_vec(), TOK512), ("random 15M", random_15m(), TOKENIZER)] {
+        let mut model = new_model(&checkpoint, tokenizer, false).unwrap();
+        let steps = 64.0;
+        model.start_with("", 0.0, 0.9, 1.0, steps).unwrap();
+        let t0 = now();
+        while model.step().unwrap().is_some() {}
+        let cpu = (now() - t0) / steps;
+        use_gpu(&mut model, JsValue::UNDEFINED).await.unwrap();
+        model.start_with("", 0.0, 0.9, 1.0, steps).unwrap();
+        model.step_async().await.unwrap(); // the first submission compiles on some drivers
+        let t0 = now();
+        while model.step_async().await.unwrap().is_some() {}
+        let gpu = (now() - t0) / (steps - 1.0);
+        console_log!("{name}: step {cpu:.2} ms/token, stepAsync {gpu:.2} ms/token ({steps} positions)");
+    }
+}
+
+fn now() -> f64 {
+    js_sys::Date::now()
+}
+
+const TOKENIZER: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/www/models/tokenizer.bin"));
+
+/// bench/make-checkpoints.mjs's random 15M-shaped checkpoint (legacy v0,
+/// shared classifier, xorshift32 weights in [-0.05, 0.05), BOS's embedding 0).
+fn random_15m() -> Vec<u8> {
+    let fields: [i32; 7] = [288, 768, 6, 6, 6, 32000, 256];
+    let [dim, hidden, layers, heads, _, vocab, seq_len] = fields.map(|v| v as usize);
+    let floats = vocab * dim + layers * (2 * dim + 4 * dim * dim + 3 * dim * hidden) + dim + seq_len * (dim / heads);
+    let mut out: Vec<u8> = fields.iter().flat_map(|v| v.to_le_bytes()).collect();
+    out.reserve(floats * 4);
+    let mut state: u32 = 0x9e3779b9;
+    for i in 0..floats {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        let v = if (dim..2 * dim).contains(&i) { 0.0 } else { (state as f64 / 4294967296.0 - 0.5) as f32 * 0.1 };
+        out.extend(v.to_le_bytes());
+    }
+    out
+}
