@@ -199,7 +199,7 @@ impl Transformer {
 
     /// RoPE's rotation of pair `pair` of a head at the position run last:
     /// (cos, sin, frequency), as the forward pass applied them.
-    pub(crate) fn rope_rotation(&self, pair: usize) -> (f32, f32, f32) {
+    pub(crate) fn last_rope_pair(&self, pair: usize) -> (f32, f32, f32) {
         (self.state.rope_cos[pair], self.state.rope_sin[pair], self.rope_freq[pair])
     }
 

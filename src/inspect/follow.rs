@@ -476,7 +476,7 @@ fn row_matmul(k: Kernels, matrix: &'static str, m: &Matrix, layer: usize, d: usi
 fn rope(t: &Transformer, raw: &[f32], i: usize) -> Rope {
     let head_size = t.config().head_size();
     let pair = (i % head_size) / 2;
-    let (cos, sin, freq) = t.rope_rotation(pair);
+    let (cos, sin, freq) = t.last_rope_pair(pair);
     let (v0, v1) = (raw[i & !1], raw[i | 1]);
     // the forward pass's arithmetic, exactly
     let rotated = if i % 2 == 0 { v0 * cos - v1 * sin } else { v0 * sin + v1 * cos };
