@@ -23,9 +23,9 @@ mod device;
 mod program;
 mod wgsl;
 
-use js_sys::{Array, Float32Array, Promise};
+use js_sys::{Array, Float32Array, JsNullable, Promise, Undefined};
 use wasm_bindgen::JsValue;
-use web_sys::{gpu_buffer_usage as usage, gpu_map_mode, GpuBuffer, GpuDevice, GpuErrorFilter, GpuQueue};
+use web_sys::{gpu_buffer_usage as usage, gpu_map_mode, GpuBuffer, GpuDevice, GpuError, GpuErrorFilter, GpuQueue};
 
 pub use device::{AdapterInfo, Need};
 
@@ -176,6 +176,15 @@ impl Gpu {
     /// position from the CPU), one submission: the logits (vocab_size,).
     /// Writes position `pos` of the GPU's KV cache and reads 0..pos.
     pub async fn forward(&self, token: u32, pos: usize, cos: &[f32], sin: &[f32]) -> Result<Vec<f32>> {
+        self.submit(token, pos, cos, sin)?.wait().await?;
+        self.read_logits()
+    }
+
+    /// `forward` in two halves, so that nothing is borrowed while the GPU
+    /// works: `submit` records and submits the pass and starts mapping the
+    /// logits for reading; once `Submitted::wait` resolved, `read_logits`
+    /// copies them out.
+    pub fn submit(&self, token: u32, pos: usize, cos: &[f32], sin: &[f32]) -> Result<Submitted> {
         let c = &self.config;
         let words = [token, pos as u32, 0, 0];
         let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -183,17 +192,19 @@ impl Gpu {
         let rope: Vec<f32> = cos.iter().chain(sin).copied().collect();
         buffers::write_f32(&self.queue, &self.rope, 0, &rope)?;
 
-        self.device.push_error_scope(GpuErrorFilter::Validation);
-        let encoder = self.device.create_command_encoder();
         let embed = self.embed.iter().find(|e| e.rows().contains(&(token as usize))).ok_or_else(|| {
             Error::Argument(format!("token {token} is outside the vocabulary ({})", c.vocab_size))
         })?;
+        self.device.push_error_scope(GpuErrorFilter::Validation);
+        let encoder = self.device.create_command_encoder();
+        let copy_refused = |e: JsValue| Error::Gpu(format!("WebGPU refused a copy: {}", js_message(&e)));
         if let Embed::F32 { rows, table } = embed {
             // the token's row of the table into x
             let row = ((token as usize - rows.start) * c.dim * 4) as u32;
-            encoder
-                .copy_buffer_to_buffer_with_u32_and_u32_and_u32(table, row, &self.x, 0, (c.dim * 4) as u32)
-                .map_err(|e| Error::Gpu(format!("WebGPU refused a copy: {}", js_message(&e))))?;
+            if let Err(e) = encoder.copy_buffer_to_buffer_with_u32_and_u32_and_u32(table, row, &self.x, 0, (c.dim * 4) as u32) {
+                let _ = self.device.pop_error_scope();
+                return Err(copy_refused(e));
+            }
         }
         let pass = encoder.begin_compute_pass();
         if let Embed::Q8 { op, .. } = embed {
@@ -204,42 +215,71 @@ impl Gpu {
         }
         pass.end();
         let logit_bytes = (c.vocab_size * 4) as u32;
-        encoder
-            .copy_buffer_to_buffer_with_u32_and_u32_and_u32(&self.logits, 0, &self.staging, 0, logit_bytes)
-            .map_err(|e| Error::Gpu(format!("WebGPU refused a copy: {}", js_message(&e))))?;
+        if let Err(e) = encoder.copy_buffer_to_buffer_with_u32_and_u32_and_u32(&self.logits, 0, &self.staging, 0, logit_bytes) {
+            let _ = self.device.pop_error_scope();
+            return Err(copy_refused(e));
+        }
         self.queue.submit(&[encoder.finish()]);
         let validation = self.device.pop_error_scope();
+        let map = self.staging.map_async(gpu_map_mode::READ);
+        Ok(Submitted { map, validation, device: self.device.clone() })
+    }
 
-        if let Err(e) = self.staging.map_async(gpu_map_mode::READ).await {
-            return Err(Error::Gpu(format!(
-                "the GPU stopped answering ({}; {}): call useCpu() to go on on the CPU",
-                self.lost_reason().await,
-                js_message(&e)
-            )));
-        }
+    /// The logits of the pass whose `Submitted::wait` resolved (the
+    /// read-back buffer is unmapped again, ready for the next pass).
+    pub fn read_logits(&self) -> Result<Vec<f32>> {
         let logits = self
             .staging
             .get_mapped_range()
             .map(|range| Float32Array::new(&range).to_vec())
             .map_err(|e| Error::Gpu(format!("could not read the logits back: {}", js_message(&e))));
         self.staging.unmap();
-        if let Some(e) = validation.await.ok().and_then(|e| e.into_option()) {
-            return Err(Error::Gpu(format!("WebGPU refused the forward pass: {}", js_message(&e))));
-        }
         logits
     }
 
-    /// Why the device was lost, if it was ("device lost: ..."), else a guess.
-    async fn lost_reason(&self) -> String {
-        // device.lost is settled only once it happened: race it with a settled promise
-        let lost: JsValue = self.device.lost().into();
-        let race = Promise::race(&Array::of2(&lost, &Promise::resolve(&JsValue::NULL)));
-        match race.await {
-            Ok(info) if !info.is_null() && !info.is_undefined() => {
-                format!("the GPU device was lost: {}", js_message(&info))
-            }
-            _ => "the GPU device did not say why".into(),
+    /// A pass that was waited for but whose logits are not wanted: the
+    /// read-back buffer is unmapped for the next.
+    pub fn discard_logits(&self) {
+        self.staging.unmap();
+    }
+}
+
+/// A forward pass on its way (`Gpu::submit`). Only JavaScript handles: the
+/// wait borrows neither the `Gpu` nor the model.
+pub struct Submitted {
+    map: Promise<Undefined>,
+    validation: Promise<JsNullable<GpuError>>,
+    device: GpuDevice,
+}
+
+impl Submitted {
+    /// Resolves once the logits can be read; fails when the GPU stopped
+    /// answering (a lost device) or refused the pass.
+    pub async fn wait(self) -> Result<()> {
+        if let Err(e) = self.map.await {
+            return Err(Error::Gpu(format!(
+                "the GPU stopped answering ({}; {}): call useCpu() to go on on the CPU",
+                lost_reason(&self.device).await,
+                js_message(&e)
+            )));
         }
+        if let Some(e) = self.validation.await.ok().and_then(|e| e.into_option()) {
+            return Err(Error::Gpu(format!("WebGPU refused the forward pass: {}", js_message(&e))));
+        }
+        Ok(())
+    }
+}
+
+/// Why `device` was lost, if it was ("device lost: ..."), else a guess.
+async fn lost_reason(device: &GpuDevice) -> String {
+    // device.lost is settled only once it happened: race it with a settled promise
+    let lost: JsValue = device.lost().into();
+    let race = Promise::race(&Array::of2(&lost, &Promise::resolve(&JsValue::NULL)));
+    match race.await {
+        Ok(info) if !info.is_null() && !info.is_undefined() => {
+            format!("the GPU device was lost: {}", js_message(&info))
+        }
+        _ => "the GPU device did not say why".into(),
     }
 }
 

@@ -13,7 +13,12 @@
 //!
 //! While a `stepAsync()` or `useGpu()` is pending the model is borrowed:
 //! await it before calling anything else on the model (else wasm-bindgen
-//! throws "recursive use of an object").
+//! throws "recursive use of an object"). A page whose buttons may call the
+//! model at any moment uses the two halves of `stepAsync` instead:
+//! `beginStep()` submits the pass and returns a Promise that holds no
+//! borrow, `endStep()` samples from its logits. Calls in between are fine;
+//! if they changed the generation (a new one, an undo), `endStep` refuses
+//! the stale logits.
 
 use wasm_bindgen::prelude::*;
 
@@ -21,18 +26,33 @@ use super::args::{gpu_options_arg, index_from_js, token_from_js};
 use super::model::Model;
 use crate::error::Error;
 
+use js_sys::Promise;
+
 #[cfg(web_sys_unstable_apis)]
 use super::object::Fields;
 #[cfg(web_sys_unstable_apis)]
 use crate::gpu::{Gpu, Options};
+#[cfg(web_sys_unstable_apis)]
+use std::{cell::RefCell, rc::Rc};
 
-/// The GPU backend of one model: on (`gpu`), and whether its device was
-/// lost (then every `stepAsync` says so until `useCpu` or `useGpu`).
+/// The GPU backend of one model: on (`gpu`), whether its device was lost
+/// (then every step says so until `useCpu` or `useGpu`), and the step
+/// submitted by `beginStep` that `endStep` has not taken yet.
 #[cfg(web_sys_unstable_apis)]
 #[derive(Default)]
 pub(super) struct Backend {
     gpu: Option<Box<Gpu>>,
     lost: Option<String>,
+    pending: Option<Pending>,
+}
+
+/// A forward pass on the GPU: its token and position, and how its wait
+/// ended (`None` while the GPU works; the Promise's future writes it).
+#[cfg(web_sys_unstable_apis)]
+struct Pending {
+    token: u32,
+    pos: usize,
+    done: Rc<RefCell<Option<Result<(), String>>>>,
 }
 
 /// Built without web-sys's WebGPU bindings: always the CPU.
@@ -45,12 +65,14 @@ const NO_GPU: &str = "this build of the engine has no WebGPU backend (built with
 
 #[cfg(web_sys_unstable_apis)]
 impl Backend {
-    /// Give the GPU memory back.
+    /// Give the GPU memory back (a pass on its way then fails, and its
+    /// `beginStep` Promise rejects).
     fn release(&mut self) {
         if let Some(gpu) = self.gpu.take() {
             gpu.destroy();
         }
         self.lost = None;
+        self.pending = None;
     }
 }
 
@@ -132,16 +154,48 @@ impl Model {
     /// or `undefined` when finished). On the CPU it resolves `step()`.
     /// Rejects when the GPU fails (its device lost: then `useCpu()` and
     /// go on), and while the inspector is open (it records the CPU's
-    /// forward pass).
+    /// forward pass). The model stays borrowed until it settles: see
+    /// `beginStep` for the halves that leave it free.
     #[wasm_bindgen(js_name = stepAsync)]
     pub async fn step_async(&mut self) -> Result<Option<String>, JsError> {
+        let submitted = self.begin_step()?;
+        // a rejection is recorded in the pending step: endStep reports it
+        let _ = wasm_bindgen_futures::JsFuture::from(submitted).await;
+        self.end_step()
+    }
+
+    /// The first half of `stepAsync()`: submit the next forward pass to the
+    /// GPU and return a Promise that resolves (to `undefined`) once its
+    /// logits are ready, or rejects with the GPU's failure. Nothing is
+    /// borrowed meanwhile; call `endStep()` after it settled. With nothing
+    /// to run on the GPU (the CPU backend, a finished generation) it
+    /// resolves at once and `endStep()` does what `step()` does. Throws
+    /// while another pass is on its way and while the inspector is open.
+    #[wasm_bindgen(js_name = beginStep)]
+    pub fn begin_step(&mut self) -> Result<Promise, JsError> {
+        let done = Promise::resolve(&JsValue::UNDEFINED);
         #[cfg(web_sys_unstable_apis)]
         if let Some(gpu) = self.gpu.gpu.as_deref() {
             if let Some(why) = &self.gpu.lost {
                 return Err(Error::Gpu(why.clone()).into());
             }
+            if let Some(p) = self.gpu.pending.take() {
+                let finished = p.done.borrow().clone();
+                match finished {
+                    None => {
+                        self.gpu.pending = Some(p);
+                        return Err(Error::State("a GPU step is still on its way: wait for beginStep()'s Promise, then endStep()").into());
+                    }
+                    // finished but never taken (the page moved on): let its logits go
+                    Some(Ok(())) => gpu.discard_logits(),
+                    Some(Err(why)) => {
+                        self.gpu.lost = Some(why.clone());
+                        return Err(Error::Gpu(why).into());
+                    }
+                }
+            }
             let Some((token, pos)) = self.llama.next_forward() else {
-                return Ok(self.llama.step()?.map(|s| s.text));
+                return Ok(done);
             };
             if self.llama.inspector().is_some() {
                 return Err(Error::State(
@@ -157,8 +211,65 @@ impl Model {
                 gpu.upload_kv(&s.key_cache, &s.value_cache, held.gpu, pos)?;
                 self.llama.set_gpu_held(pos);
             }
-            let logits = self.gpu_forward(token, pos).await?;
-            return Ok(self.llama.step_with_logits(&logits)?.map(|s| s.text));
+            let (cos, sin) = self.rope(pos);
+            let submitted = match gpu.submit(token, pos, &cos, &sin) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.gpu.lost = Some(e.to_string());
+                    return Err(e.into());
+                }
+            };
+            let outcome = Rc::new(RefCell::new(None));
+            self.gpu.pending = Some(Pending { token, pos, done: outcome.clone() });
+            return Ok(wasm_bindgen_futures::future_to_promise(async move {
+                let result = submitted.wait().await;
+                *outcome.borrow_mut() = Some(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                result.map(|_| JsValue::UNDEFINED).map_err(|e| JsValue::from(JsError::from(e)))
+            }));
+        }
+        Ok(done)
+    }
+
+    /// The second half of `stepAsync()`, once `beginStep()`'s Promise
+    /// settled: sample from the GPU's logits, exactly as `step()` goes on
+    /// (the next piece of text, or `undefined` when finished). Throws the
+    /// GPU's failure if the pass failed (then `useCpu()` and go on), and
+    /// refuses logits that no longer fit the generation (it was restarted
+    /// or undone meanwhile: `beginStep()` again).
+    #[wasm_bindgen(js_name = endStep)]
+    pub fn end_step(&mut self) -> Result<Option<String>, JsError> {
+        #[cfg(web_sys_unstable_apis)]
+        if let Some(gpu) = self.gpu.gpu.as_deref() {
+            if let Some(why) = &self.gpu.lost {
+                return Err(Error::Gpu(why.clone()).into());
+            }
+            let Some(p) = self.gpu.pending.take() else {
+                if self.llama.next_forward().is_none() {
+                    return self.step(); // nothing to run: what step() says (the end)
+                }
+                return Err(Error::State("no GPU step on its way: beginStep() first").into());
+            };
+            let finished = p.done.borrow().clone();
+            return match finished {
+                None => {
+                    self.gpu.pending = Some(p);
+                    Err(Error::State("the GPU step has not finished: wait for beginStep()'s Promise").into())
+                }
+                Some(Err(why)) => {
+                    self.gpu.lost = Some(why.clone());
+                    Err(Error::Gpu(why).into())
+                }
+                Some(Ok(())) => {
+                    let logits = gpu.read_logits()?;
+                    if self.llama.next_forward() != Some((p.token, p.pos)) || self.llama.held().gpu < p.pos {
+                        return Err(Error::State(
+                            "the generation changed while the GPU ran its step (a new start or an undo): beginStep() again",
+                        )
+                        .into());
+                    }
+                    Ok(self.llama.step_with_logits(&logits)?.map(|s| s.text))
+                }
+            };
         }
         self.step()
     }
@@ -200,14 +311,21 @@ impl Model {
     /// The GPU's forward pass of `token` at `pos` (RoPE's rotation from the
     /// CPU's kernels); a failure marks the device lost.
     async fn gpu_forward(&mut self, token: u32, pos: usize) -> Result<Vec<f32>, Error> {
+        let (cos, sin) = self.rope(pos);
         let gpu = self.gpu.gpu.as_deref().ok_or(Error::State("the GPU backend is off: useGpu() first"))?;
-        let half = self.llama.config().head_size() / 2;
-        let (mut cos, mut sin) = (vec![0.0; half], vec![0.0; half]);
-        self.llama.transformer().rope_rotation(pos, &mut cos, &mut sin);
         let result = gpu.forward(token, pos, &cos, &sin).await;
         if let Err(e) = &result {
             self.gpu.lost = Some(e.to_string());
         }
         result
+    }
+
+    /// RoPE's rotation at `pos` from the CPU's kernels: (cos, sin), each
+    /// (head_size / 2,), so both backends rotate by the same numbers.
+    fn rope(&self, pos: usize) -> (Vec<f32>, Vec<f32>) {
+        let half = self.llama.config().head_size() / 2;
+        let (mut cos, mut sin) = (vec![0.0; half], vec![0.0; half]);
+        self.llama.transformer().rope_rotation(pos, &mut cos, &mut sin);
+        (cos, sin)
     }
 }

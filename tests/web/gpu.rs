@@ -188,6 +188,50 @@ async fn switching_backends_mid_generation_keeps_the_tokens() {
     assert_eq!(run_case_async(&mut model, &c).await, c.stdout);
 }
 
+/// `beginStep()` / `endStep()`, the halves of `stepAsync` that leave the
+/// model free while the GPU works: calls in between work, a second pass
+/// or an early `endStep` is refused, a pass made stale by a new start is
+/// refused, and the greedy golden still comes out token for token.
+#[wasm_bindgen_test]
+async fn begin_and_end_step_leave_the_model_free_meanwhile() {
+    use wasm_bindgen_futures::JsFuture;
+    let c = generate_cases().into_iter().find(|c| c.model == "stories260K.bin" && c.temperature == 0.0).unwrap();
+    let mut model = gpu_model("stories260K.bin").await;
+    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
+    let mut text = String::new();
+    // a pass made stale: started at position 3, then the generation starts again
+    for _ in 0..3 {
+        model.step_async().await.unwrap();
+    }
+    let stale = model.begin_step().unwrap();
+    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
+    JsFuture::from(stale).await.unwrap();
+    let err = message(model.end_step().unwrap_err());
+    assert!(err.contains("changed while the GPU ran"), "{err}");
+    let mut n = 0;
+    loop {
+        let pass = model.begin_step().unwrap();
+        if n < 3 {
+            // the model answers while the GPU works; a second pass does not start
+            assert!(model.token_count() > 0);
+            let err = message(model.begin_step().unwrap_err());
+            assert!(err.contains("still on its way"), "{err}");
+            // (nothing settles before this code awaits: the same on any GPU)
+            let err = message(model.end_step().unwrap_err());
+            assert!(err.contains("has not finished"), "{err}");
+        }
+        JsFuture::from(pass).await.unwrap();
+        let Some(piece) = model.end_step().unwrap() else { break };
+        text.push_str(&piece);
+        n += 1;
+    }
+    assert_eq!(model.tokens(), c.tokens);
+    assert_eq!(text, c.stdout);
+    // finished: endStep says what step() says
+    JsFuture::from(model.begin_step().unwrap()).await.unwrap();
+    assert_eq!(model.end_step().unwrap(), None);
+}
+
 /// A lost device rejects the step with what to do; `useCpu()` then goes on
 /// with the same generation (the CPU runs the GPU's positions again).
 #[wasm_bindgen_test]
