@@ -7,7 +7,7 @@
  * `models`: www/models.js; `generation`: www/generation.js; `inspector`:
  * www/inspector/index.js; `compare`: www/compare.js.
  */
-export function installDebugHooks({ models, generation, inspector, library, compare }) {
+export function installDebugHooks({ models, generation, inspector, library, compare, backend }) {
   // the hooks below drive the model directly: stop the page's run first
   // (its text will no longer match the KV cache, nor can it continue)
   const takeModel = () => {
@@ -28,6 +28,12 @@ export function installDebugHooks({ models, generation, inspector, library, comp
     // tests: split even small matrices between the threads (0) or not (65536)
     setMinParallel: (weights) => models.engine.pkg.setMinParallel(weights),
     helperParts: () => models.engine.pkg.helperParts(),
+    // the backend chosen for the current model: { backend, text, reason } (www/backend.js)
+    backend: () => backend.status,
+    // tests: lose the GPU device now (GPUDevice.destroy()), as a driver reset would
+    loseGpu: () => models.model.__loseGpuForTest(),
+    // tests: useGpu's options for the next choice (`{ requiredLimits: { ... } }`: more than the adapter has)
+    setGpuOptions: (options) => backend.setGpuOptions(options),
     // which build runs the current model
     threaded: () => models.engine.pkg.threadsSupported(),
     // tests: a hash of every logit (their bits) of a greedy run of `steps`

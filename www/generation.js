@@ -4,6 +4,11 @@
 // stopped, appending to the same text.
 import { createStats } from "./stats.js";
 
+// On the GPU backend (www/backend.js) the loop awaits each token instead:
+// model.beginStep() submits the forward pass and resolves when its logits
+// are ready, model.endStep() samples; nothing is borrowed in between, so
+// the page's buttons keep working, and the same painting shows the text.
+//
 // Generation runs in short tasks (a MessageChannel loop), each stepping for
 // about SLICE_MS, so the browser handles input between them; a
 // requestAnimationFrame loop paints what they produced, at most every
@@ -25,10 +30,13 @@ const $ = (id) => document.getElementById(id);
  * fill `spans`), `onPaint(force)` when text was painted, `onSpeed(tokPerSec)`
  * a new speed reading; `onStopClick()` when the user stops the run;
  * `onTakeBack(pos)` when the tokens from position `pos` on were taken back
- * (choose mode's Undo); `onChooseEnd()` when a choose-mode run ends.
+ * (choose mode's Undo); `onChooseEnd()` when a choose-mode run ends;
+ * `onGpuFailure(model, error)` when a step on the GPU failed (the model is
+ * then on the CPU, and the run goes on there).
  */
 export function createGeneration({
   model: currentModel, clearError, showError, onText, onPaint, onSpeed, onStopClick, onTakeBack, onChooseEnd,
+  onGpuFailure,
 }) {
   const output = $("output");
   const generateButton = $("generate-button");
@@ -37,6 +45,7 @@ export function createGeneration({
   const stats = createStats({ onSpeed });
   let run = null; // the generation in progress: { model, frame, pending, spans, ... }
   let stopped = null; // the last run, once over, while its model can extend it (Continue)
+  let gpuPass = Promise.resolve(); // the GPU's last pass (a new loop waits for it: one at a time)
   const ticker = new MessageChannel();
   ticker.port1.onmessage = tick;
 
@@ -93,13 +102,14 @@ export function createGeneration({
    * Continue: the last run goes on where it stopped for the Steps field's
    * number of positions (model.extend: same KV cache and sampler), its new
    * tokens appended to the same text and counted in the same numbers.
+   * `extend` false: it goes on to the end it had (after a change of backend).
    */
-  function resume() {
+  function resume(extend = true) {
     const r = stopped;
     if (!r || run || r.model !== currentModel()) return;
     clearError();
     try {
-      r.model.extend(readNumber("steps"));
+      if (extend) r.model.extend(readNumber("steps"));
     } catch (e) {
       showError(e);
       return;
@@ -123,8 +133,8 @@ export function createGeneration({
    * One step() of the run; false when the generation is over. Position p
    * produces token p + 1: its text becomes the span of position p.
    */
-  function stepOnce(r) {
-    const piece = r.model.step();
+  function stepOnce(r, gpu = false) {
+    const piece = gpu ? r.model.endStep() : r.model.step();
     const count = r.model.tokenCount;
     if (piece === undefined) {
       // the text ended on BOS with nothing left to show: still a position to inspect
@@ -148,6 +158,10 @@ export function createGeneration({
   function tick() {
     const r = run;
     if (!r || r.manual) return;
+    if (r.model.backend === "webgpu" && !r.model.inspect) {
+      r.gpuLoop ??= gpuLoop(r);
+      return;
+    }
     const end = performance.now() + SLICE_MS;
     try {
       do {
@@ -162,6 +176,43 @@ export function createGeneration({
       return;
     }
     ticker.port2.postMessage(null);
+  }
+
+  /**
+   * The run on the GPU: one token per awaited pass, while it is the run and
+   * the model stays on the GPU (else back to the tasks). A failed pass
+   * moves the model to the CPU (onGpuFailure) and the tasks go on there.
+   */
+  async function gpuLoop(r) {
+    const onGpu = () => run === r && !r.manual && r.model.backend === "webgpu" && !r.model.inspect;
+    try {
+      await gpuPass; // a pass of a run stopped meanwhile still holds the read-back buffer
+      while (onGpu()) {
+        const pass = r.model.beginStep();
+        gpuPass = pass.catch(() => {});
+        try {
+          await pass;
+        } catch {
+          // (endStep reports the pass's failure, with the GPU's words)
+        }
+        if (!onGpu()) break; // stopped, or another run: the next beginStep drops these logits
+        if (!stepOnce(r, true)) {
+          finish();
+          return;
+        }
+      }
+    } catch (e) {
+      if (run !== r) return;
+      if (r.model.backend === "webgpu") {
+        onGpuFailure(r.model, e);
+      } else {
+        showError(e);
+        finish();
+        return;
+      }
+    }
+    r.gpuLoop = null;
+    if (run === r && !r.manual) ticker.port2.postMessage(null); // on the CPU now: the tasks take over
   }
 
   /**
@@ -347,6 +398,12 @@ export function createGeneration({
     generateButton.disabled = true;
   }
 
+  /** While the model is busy elsewhere (its backend being chosen): no Generate, no Continue. */
+  function hold(busy) {
+    generateButton.disabled = busy || !currentModel();
+    continueButton.disabled = busy || !stopped;
+  }
+
   /** A model to generate with (its config()), or null while there is none. */
   function ready(config) {
     if (config) $("steps").max = config.seq_len;
@@ -362,7 +419,7 @@ export function createGeneration({
     onStopClick();
     stop();
   });
-  continueButton.addEventListener("click", resume);
+  continueButton.addEventListener("click", () => resume());
   $("prompt").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
       e.preventDefault();
@@ -371,7 +428,11 @@ export function createGeneration({
   });
 
   return {
-    output, start, stop, resume, forget, walkStep, abandon, ready,
+    /** A run is going on by itself (not stepped by hand). */
+    get running() {
+      return Boolean(run && !run.manual);
+    },
+    output, start, stop, resume, forget, walkStep, abandon, ready, hold,
     chooseStart, choosing, chooseStep, takeBack, chooseEnd,
   };
 }

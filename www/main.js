@@ -5,6 +5,7 @@
 //   generation.js    the form, the generation loop, the text (stats.js: the numbers)
 //   choose.js        choosing the next token yourself (generation.js's choose mode)
 //   inspector/       the inspector panel (index.js; records.js and one module per view)
+//   backend.js       CPU or GPU (WebGPU) for each model: timed, switchable, falls back to the CPU
 //   models.js        the loaded model and its engine, loads, crashes and restarts
 //                    (model-build.js streams a checkpoint in; card.js the model card;
 //                    progress.js the progress rows; engine-guard.js sees crashes)
@@ -13,6 +14,7 @@
 //   files.js         the file picker and dropping files
 //   compare.js       comparing two settings side by side (drives the model itself)
 //   debug.js         window.llama2Debug, for the tests and the benchmark
+import { createBackend } from "./backend.js";
 import { createChooser } from "./choose.js";
 import { createCompare } from "./compare.js";
 import { installDebugHooks } from "./debug.js";
@@ -39,6 +41,7 @@ const generation = createGeneration({
   onStopClick: () => inspector.stopped(),
   onTakeBack: (pos) => inspector.takeBack(pos),
   onChooseEnd: () => chooser.ended(),
+  onGpuFailure: (model, e) => backend.failed(model, e),
 });
 const inspector = createInspector({ output: generation.output, onWalkStep: (report) => generation.walkStep(report) });
 const chooser = createChooser({
@@ -48,7 +51,12 @@ const chooser = createChooser({
   clearError: messages.clear,
   showError: (e) => models.showError(e),
 });
-const models = createModels({ messages, generation, inspector });
+// while the backend is chosen the model is not to be used: no Generate meanwhile
+const backend = createBackend({
+  messages,
+  onBusy: (busy) => generation.hold(busy),
+});
+const models = createModels({ messages, generation, inspector, backend });
 const compare = createCompare({
   model: () => models.model,
   // its runs replace the KV cache: the page's text can no longer be inspected or continued
@@ -66,7 +74,7 @@ async function main() {
   if (!(await startServiceWorker())) return; // dist only (offline.js): registers sw.js, may reload once
   try {
     await models.startEngines();
-    installDebugHooks({ models, generation, inspector, library, compare });
+    installDebugHooks({ models, generation, inspector, library, compare, backend });
   } catch (e) {
     models.showError(new Error("this browser could not start the WebAssembly module (it needs WebAssembly SIMD: " +
       `current Chrome, Firefox or Safari): ${e.message}`));

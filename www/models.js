@@ -15,9 +15,10 @@ const DEFAULT_NAME = DEFAULT_CHECKPOINT.split("/").pop();
 
 /**
  * `messages`: www/messages.js; `generation`: www/generation.js (stopped
- * before its model changes); `inspector`: www/inspector/index.js.
+ * before its model changes); `inspector`: www/inspector/index.js;
+ * `backend`: www/backend.js (chooses CPU or GPU for each model loaded).
  */
-export function createModels({ messages, generation, inspector }) {
+export function createModels({ messages, generation, inspector, backend }) {
   const quantize = document.getElementById("quantize");
   const state = {
     model: null, // the working Model (guarded); replaced only by one that loaded fine
@@ -194,18 +195,21 @@ export function createModels({ messages, generation, inspector }) {
       throw e;
     }
     install(built, { name, tok, open });
+    await backend.choose(state.model);
   }
 
   /** Load the last model that worked again (the int8 box, an engine restart). */
   async function reloadCurrent() {
     const current = state.current;
     install(await build(await current.open(), current.tok), current);
+    await backend.choose(state.model);
   }
 
   async function loadDefault() {
     const [source, tok] = await Promise.all([urlSource(DEFAULT_CHECKPOINT), tokenizers.get(512)]);
     const current = { name: source.name, tok, open: () => urlSource(DEFAULT_CHECKPOINT) };
     install(await build(source, tok), current);
+    await backend.choose(state.model);
   }
 
   /**
@@ -232,6 +236,19 @@ export function createModels({ messages, generation, inspector }) {
   function enqueue(task, onError = loadFailed) {
     state.queue = state.queue.then(task).catch(onError);
   }
+
+  // CPU, GPU or Automatic: choose again for the current model; a run going on continues on the new one
+  backend.select.addEventListener("change", () => {
+    if (!state.current) return;
+    messages.notice("");
+    enqueue(async () => {
+      if (!state.model) return;
+      const running = generation.running;
+      generation.stop();
+      await backend.choose(state.model);
+      if (running) generation.resume(false);
+    }, showError);
+  });
 
   // int8 on or off: load the current checkpoint again that way
   quantize.addEventListener("change", () => {

@@ -24,7 +24,7 @@ mod program;
 mod wgsl;
 
 use js_sys::{Array, Float32Array, JsNullable, Promise, Undefined};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{gpu_buffer_usage as usage, gpu_map_mode, GpuBuffer, GpuDevice, GpuError, GpuErrorFilter, GpuQueue};
 
 pub use device::{AdapterInfo, Need};
@@ -272,15 +272,33 @@ impl Submitted {
 
 /// Why `device` was lost, if it was ("device lost: ..."), else a guess.
 async fn lost_reason(device: &GpuDevice) -> String {
-    // device.lost is settled only once it happened: race it with a settled promise
+    // device.lost settles only once it happened, and a moment after the
+    // failure it explains: race it with a quarter of a second
     let lost: JsValue = device.lost().into();
-    let race = Promise::race(&Array::of2(&lost, &Promise::resolve(&JsValue::NULL)));
+    let race = Promise::race(&Array::of2(&lost, &after_ms(250)));
     match race.await {
         Ok(info) if !info.is_null() && !info.is_undefined() => {
             format!("the GPU device was lost: {}", js_message(&info))
         }
         _ => "the GPU device did not say why".into(),
     }
+}
+
+/// A Promise that resolves to `null` after `ms` milliseconds (the global
+/// `setTimeout`: a page's or a Worker's).
+fn after_ms(ms: i32) -> JsValue {
+    let timer = Promise::new(&mut |resolve, _| {
+        let set_timeout = js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into()).ok();
+        match set_timeout.and_then(|f| f.dyn_into::<js_sys::Function>().ok()) {
+            Some(f) => {
+                let _ = f.call2(&JsValue::UNDEFINED, &resolve, &ms.into());
+            }
+            None => {
+                let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::NULL);
+            }
+        }
+    });
+    timer.into()
 }
 
 /// `GPUBufferUsage` of the read-back buffer.

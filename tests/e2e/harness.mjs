@@ -14,17 +14,21 @@ export const CHROMIUM_OPTIONS = {
     "--no-first-run", "--disable-component-update", "--disable-sync"],
 };
 
+/** Chromium's flag for WebGPU on Linux: a software adapter (SwiftShader) here, where there is no GPU. */
+export const WEBGPU_ARGS = ["--enable-unsafe-webgpu"];
+
 /**
- * The page tests' setup: serve `www`, launch Chromium, open the page and
- * collect uncaught page errors. Returns { server, browser, page, pageErrors }.
+ * The page tests' setup: serve `www`, launch Chromium (with `args` added),
+ * open the page (`search`: its query string) and collect uncaught page
+ * errors. Returns { server, browser, page, pageErrors }.
  */
-export async function openPage(www, viewport) {
+export async function openPage(www, viewport, { args = [], search = "" } = {}) {
   const server = await serve(www);
-  const browser = await chromium.launch(CHROMIUM_OPTIONS);
+  const browser = await chromium.launch({ ...CHROMIUM_OPTIONS, args: [...CHROMIUM_OPTIONS.args, ...args] });
   const page = await browser.newPage({ viewport });
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(e));
-  await page.goto(server.url + "/");
+  await page.goto(server.url + "/" + search);
   return { server, browser, page, pageErrors };
 }
 
@@ -32,8 +36,8 @@ export async function openPage(www, viewport) {
  * openPage, then wait until the default model is loaded and the story it
  * starts telling by itself has ended: the page as a person finds it.
  */
-export async function openReadyPage(www, viewport) {
-  const opened = await openPage(www, viewport);
+export async function openReadyPage(www, viewport, options) {
+  const opened = await openPage(www, viewport, options);
   await opened.page.waitForFunction(() => !document.querySelector("#generate-button").disabled, null, { timeout: 30_000 });
   await opened.page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
   return opened;

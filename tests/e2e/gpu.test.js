@@ -1,0 +1,147 @@
+// End-to-end tests of the WebGPU backend on the page (www/backend.js):
+// the automatic choice, the "Run on" switch, the card, and every fallback
+// to the CPU with its reason, in headless Chromium. With
+// --enable-unsafe-webgpu Chromium offers a software adapter here
+// (SwiftShader: a CPU emulating a GPU, so "Automatic" rightly finds it
+// slower); without the flag it offers WebGPU but no adapter.
+// Screenshot: tests/e2e/out/gpu-card.png (the card on the WebGPU backend).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { generateThroughPage, goldenCases, openReadyPage, WEBGPU_ARGS } from "./harness.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "../..");
+const www = path.join(root, "www");
+const out = path.join(here, "out");
+
+const golden = goldenCases(root).filter((c) => c.kind === "generate" && c.model === "stories260K.bin");
+const greedy = golden.find((c) => c.temperature === 0 && c.prompt === "Once upon a time");
+const sampled = golden.find((c) => c.temperature === 1 && c.seed === 1337);
+const nucleus = golden.find((c) => c.temperature === 0.8);
+
+let server, browser, page, pageErrors;
+
+before(async () => {
+  fs.mkdirSync(out, { recursive: true });
+  ({ server, browser, page, pageErrors } = await openReadyPage(www, { width: 1200, height: 1000 }, { args: WEBGPU_ARGS }));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+const cardBackend = (p = page) => p.textContent('#card [data-field="backend"]');
+const modelBackend = (p = page) => p.evaluate(() => llama2Debug.model().backend);
+const notice = (p = page) => p.textContent("#notice");
+
+/** Set the "Run on" choice (a new one) and wait until the page made it. */
+async function runOn(choice, p = page) {
+  assert.notEqual(await p.inputValue("#backend-choice"), choice, "the choice changes");
+  const before = await p.evaluate(() => llama2Debug.backend().choices);
+  await p.selectOption("#backend-choice", choice);
+  await p.waitForFunction((n) => llama2Debug.backend().choices > n, before, { timeout: 60_000 });
+}
+
+/** Fill the form with a golden case and click Generate (not waiting for the end). */
+async function startCase(c) {
+  await page.evaluate(() => document.querySelector("#stop-button:enabled")?.click());
+  await page.fill("#prompt", c.prompt);
+  await page.fill("#temperature", String(c.temperature));
+  await page.fill("#topp", String(c.topp));
+  await page.fill("#steps", String(c.steps));
+  await page.fill("#seed", String(c.seed));
+  await page.click("#generate-button");
+}
+
+const tokensAtLeast = (n) => page.waitForFunction((n) => llama2Debug.model().tokenCount >= n, n, { timeout: 60_000 });
+const done = () => page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 120_000 });
+
+test("Automatic: both backends are timed; SwiftShader is slower than the CPU and the card says so with both times", async () => {
+  const text = await cardBackend();
+  assert.match(text, /^cpu: the GPU is slower here \(webgpu: google, swiftshader: GPU [\d.]+ ms\/token, CPU [\d.]+ ms\/token\)$/);
+  assert.equal(await modelBackend(), "cpu");
+  // the page's own story ran (on the CPU)
+  assert.ok((await page.textContent("#output")).length > 100);
+});
+
+test("GPU chosen: run.c's greedy text token for token on the GPU, the card names the adapter", async () => {
+  await runOn("gpu");
+  assert.equal(await cardBackend(), "webgpu: google, swiftshader (chosen)");
+  assert.equal(await modelBackend(), "webgpu");
+  const text = await generateThroughPage(page, greedy);
+  assert.deepEqual(await page.evaluate(() => Array.from(llama2Debug.model().tokens())), greedy.tokens);
+  assert.equal(text, greedy.stdout);
+  assert.equal(await modelBackend(), "webgpu", "still on the GPU after the run");
+  await page.locator("#card").screenshot({ path: path.join(out, "gpu-card.png") });
+  assert.deepEqual(pageErrors, []);
+});
+
+test("a device destroyed mid-generation: the text goes on on the CPU (run.c's, sampled), and the page says why", async () => {
+  await startCase(sampled);
+  await tokensAtLeast(20);
+  await page.evaluate(() => llama2Debug.loseGpu());
+  await done();
+  assert.deepEqual(await page.evaluate(() => Array.from(llama2Debug.model().tokens())), sampled.tokens);
+  assert.equal(await page.textContent("#output"), sampled.stdout);
+  assert.equal(await modelBackend(), "cpu");
+  assert.equal(await page.inputValue("#backend-choice"), "cpu", "the choice shows what runs");
+  assert.match(await cardBackend(), /^cpu: the GPU failed mid-generation \(the GPU stopped answering \(the GPU device was lost/);
+  assert.match(await notice(), /The GPU stopped working, so the text goes on on the CPU/);
+  assert.equal(await page.isVisible("#notice"), true);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("switching to the CPU and back mid-run keeps the same text (run.c's)", async () => {
+  await runOn("gpu");
+  await startCase(nucleus);
+  await tokensAtLeast(15);
+  await runOn("cpu");
+  assert.equal(await cardBackend(), "cpu (chosen)");
+  await tokensAtLeast(60);
+  await runOn("gpu");
+  await tokensAtLeast(70);
+  await runOn("cpu");
+  await done();
+  assert.deepEqual(await page.evaluate(() => Array.from(llama2Debug.model().tokens())), nucleus.tokens);
+  assert.equal(await page.textContent("#output"), nucleus.stdout);
+  assert.deepEqual(pageErrors, []);
+});
+
+test("an adapter without the limits asked for: the CPU, with the limit and both values", async () => {
+  await page.evaluate(() => llama2Debug.setGpuOptions({ requiredLimits: { maxStorageBufferBindingSize: 2 ** 40 } }));
+  await runOn("gpu");
+  const text = await cardBackend();
+  assert.match(text, /^cpu: the GPU is not used \(this GPU's WebGPU limit maxStorageBufferBindingSize is 1,073,741,824, but .* needs 1,099,511,627,776\)$/);
+  assert.match(await notice(), /^Running on the CPU: this GPU's WebGPU limit maxStorageBufferBindingSize/);
+  assert.equal(await modelBackend(), "cpu");
+  assert.equal(await page.inputValue("#backend-choice"), "cpu");
+  await page.evaluate(() => llama2Debug.setGpuOptions(undefined));
+  assert.equal(await generateThroughPage(page, greedy), greedy.stdout);
+});
+
+test("no adapter (Chromium without the WebGPU flag), and no WebGPU at all: the CPU, and the card says why", async () => {
+  const plain = await openReadyPage(www, { width: 1200, height: 900 });
+  try {
+    assert.match(await cardBackend(plain.page), /^cpu: the GPU is not used \(WebGPU is there but offers no adapter/);
+    await runOn("gpu", plain.page);
+    assert.match(await notice(plain.page), /^Running on the CPU: WebGPU is there but offers no adapter/);
+    assert.equal(await generateThroughPage(plain.page, greedy), greedy.stdout);
+    // a browser without navigator.gpu
+    const context = await plain.browser.newContext();
+    await context.addInitScript(() => Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined }));
+    const bare = await context.newPage();
+    await bare.goto(plain.server.url + "/");
+    await bare.waitForFunction(() => /not used/.test(document.querySelector('#card [data-field="backend"]').textContent));
+    assert.match(await cardBackend(bare), /^cpu: the GPU is not used \(this browser has no WebGPU/);
+    await bare.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+    assert.ok((await bare.textContent("#output")).length > 100, "the story is told on the CPU");
+    assert.deepEqual(plain.pageErrors, []);
+  } finally {
+    await plain.browser.close();
+    await plain.server.close();
+  }
+});
