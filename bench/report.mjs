@@ -86,11 +86,12 @@ function printGpu({ browser, version, rows }) {
   const span = (s) => `${num(s.median)} (${num(s.min)}–${num(s.max)})`;
   const software = rows.some((r) => r.software);
   const counts = [...new Set(rows.filter((r) => r.steps).map((r) => `${r.steps}${r.software ? " (software adapter)" : ""}`))];
+  const runs = [...new Set(rows.filter((r) => r.runs).map((r) => `${r.runs}${r.software ? " (software adapter)" : ""}`))];
   console.log(`
 WebGPU backend (stepAsync: forward pass on the GPU, sampling on the CPU) vs the SIMD build's step() ` +
     `on one thread, the same model in the same page of ${version}: greedy from an empty prompt, ` +
     `${counts.join(" / ") || "–"} positions per run (BENCH_GPU_TOKENS; default 256, 32 on a software adapter), ` +
-    `tokens/s after the first token, median (min–max) of ${RUNS} alternating runs.`);
+    `tokens/s after the first token, median (min–max) of ${runs.join(" / ") || RUNS} alternating runs (BENCH_RUNS; one on a software adapter).`);
   if (software) console.log(`${SOFTWARE_LABEL.toUpperCase()}: the adapter is SwiftShader, Chrome's CPU emulation of a GPU; ` +
     `these rows measure the emulation. Run with BENCH_CHROME on a machine with a GPU for GPU numbers.`);
   console.log("| model | adapter | useGpu() | GPU tok/s | CPU tok/s (wasm SIMD) | GPU / CPU | tokens identical to the CPU's |");
