@@ -14,7 +14,10 @@
 #                       Chromium, and the demo page end to end)
 #   ./build.sh fuzz     cargo fuzz (the pinned nightly) on each target for FUZZ_SECONDS (300)
 #   ./build.sh bench    speed and memory: Chromium (SIMD and scalar builds) vs the
-#                       native CLI and candle's wasm build; prints a table, writes
+#                       native CLI and candle's wasm build, and the WebGPU backend vs
+#                       the SIMD build (part gpu; without a GPU Chromium's software
+#                       adapter, SwiftShader: not GPU speed; BENCH_CHROME=path for a
+#                       GPU-backed Chrome, bench/gpu.mjs); prints tables, writes
 #                       bench/out/results.json
 #
 # Setup is idempotent: it adds the wasm32 target, installs wasm-bindgen-cli

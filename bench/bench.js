@@ -82,6 +82,87 @@ async function benchCandle({ checkpoint, runs = 3, steps = 256 }) {
   return { runs: results };
 }
 
+/**
+ * The GPU part, in two calls so that bench/gpu.mjs can choose the token
+ * count from the adapter (fewer on a software one): `benchGpuOpen` loads
+ * the SIMD build and the checkpoint and turns the WebGPU backend on;
+ * `benchGpuRun` times generation on both backends of that one model.
+ * options: { checkpoint, tokenizer }
+ * returns { adapter: model.gpuAdapter, setupMs (useGpu: kernels + weight upload) },
+ * or { error } with useGpu's message (the model stays loaded, on the CPU).
+ */
+let gpuModel = null;
+async function benchGpuOpen({ checkpoint, tokenizer }) {
+  const wasm = await import("/www/pkg/llama2_wasm.js");
+  await wasm.default();
+  const tok = await readAll(await urlSource(tokenizer));
+  const bytes = await readAll(await urlSource(checkpoint));
+  const loader = new wasm.ModelLoader(bytes.subarray(0, 256), bytes.length, false);
+  for (let at = 0; at < bytes.length; at += 1 << 20) loader.push(bytes.subarray(at, at + (1 << 20)));
+  gpuModel = loader.finish(tok);
+  loader.free();
+  const t0 = performance.now();
+  try {
+    await gpuModel.useGpu();
+  } catch (e) {
+    return { error: String(e?.message ?? e) };
+  }
+  return { adapter: gpuModel.gpuAdapter, setupMs: performance.now() - t0, backend: gpuModel.backend };
+}
+
+/**
+ * Greedy generation of `steps` positions from BOS, timed after the first
+ * token as the other rows are: `step()` (the CPU, SIMD128, one thread) and
+ * `stepAsync()` (WebGPU) on the same model, alternating run by run so that
+ * drift on a busy machine hits both alike. The CPU is warmed up as bench()
+ * does; the GPU gets one untimed generation of `gpuWarmUp` positions
+ * (pipelines and buffers are made by useGpu, but the first submissions
+ * still pay for the driver's lazy work). The tokens of each run are kept
+ * for the CPU/GPU comparison.
+ * options: { runs, steps, gpuWarmUp }
+ * returns { cpu: [{ tokPerSec, msPerToken, tokens }], gpu: [...], cpuTokens: [[ids]], gpuTokens: [[ids]] },
+ * with `error` (and the runs so far) when stepAsync rejects.
+ */
+async function benchGpuRun({ runs = 3, steps = 256, gpuWarmUp = 8 }) {
+  const model = gpuModel;
+  const out = { cpu: [], gpu: [], cpuTokens: [], gpuTokens: [] };
+  const cpuRun = () => {
+    model.start("", 0, 0.9, 1, steps);
+    model.step(); // the first token is not timed, as in run.c
+    let tokens = 0;
+    const t0 = performance.now();
+    while (model.step() !== undefined) tokens++;
+    return [tokens, performance.now() - t0];
+  };
+  const gpuRun = async (n) => {
+    model.start("", 0, 0.9, 1, n);
+    await model.stepAsync();
+    let tokens = 0;
+    const t0 = performance.now();
+    while ((await model.stepAsync()) !== undefined) tokens++;
+    return [tokens, performance.now() - t0];
+  };
+  const result = ([tokens, ms]) => ({ tokPerSec: (tokens / ms) * 1000, msPerToken: ms / tokens, tokens });
+  try {
+    warmUp(cpuRun);
+    await gpuRun(Math.min(gpuWarmUp, steps));
+    for (let r = 0; r < runs; r++) {
+      out.cpu.push(result(cpuRun()));
+      out.cpuTokens.push(Array.from(model.tokens()));
+      out.gpu.push(result(await gpuRun(steps)));
+      out.gpuTokens.push(Array.from(model.tokens()));
+    }
+  } catch (e) {
+    out.error = String(e?.message ?? e);
+  }
+  model.useCpu(); // give the GPU memory back before the page closes
+  model.free();
+  gpuModel = null;
+  return out;
+}
+
 window.bench = bench;
 window.benchCandle = benchCandle;
+window.benchGpuOpen = benchGpuOpen;
+window.benchGpuRun = benchGpuRun;
 window.benchReady = true;

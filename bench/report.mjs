@@ -5,8 +5,8 @@ const fmt = (x, d = 0) => x.toLocaleString("en-US", { minimumFractionDigits: d, 
 const range = (s, d = 0) => `${fmt(s.median, d)} (${fmt(s.min, d)}–${fmt(s.max, d)})`;
 const mb = (b) => `${fmt(b / 1e6, b < 1e7 ? 1 : 0)} MB`;
 
-/** Print the speed, ratio, ceiling, weight stream, page, inspector and memory tables. */
-export function printReport({ rows, ceiling, kernelFlag, overhead, inspector, memory }) {
+/** Print the speed, ratio, ceiling, weight stream, page, inspector, memory and GPU tables. */
+export function printReport({ rows, ceiling, kernelFlag, overhead, inspector, memory, gpu }) {
   const cell = (s) => (s ? range(s) : "–");
   const x = (r) => (r == null ? "–" : `${fmt(r, 2)}×`);
   const cliLabel = kernelFlag ? "simd" : "(no -k)";
@@ -74,4 +74,45 @@ export function printReport({ rows, ceiling, kernelFlag, overhead, inspector, me
       `loading it: +${mb(memory.pageBytes)} for a ${mb(memory.fileBytes)} checkpoint + ${mb(memory.kvBytes)} KV cache ` +
       `(budget 1.15 × file + KV = ${mb(memory.budget)}); wasm memory ${mb(memory.wasmBytes)}`);
   }
+  if (gpu) printGpu(gpu);
+}
+
+export const SOFTWARE_LABEL = "software (SwiftShader): not GPU speed";
+
+/** The GPU part: WebGPU's stepAsync() against the SIMD build's step(), same model, same page. */
+function printGpu({ browser, version, rows }) {
+  // a software adapter runs at a few tok/s: decimals where the numbers are small
+  const num = (v) => fmt(v, v < 10 ? 2 : v < 100 ? 1 : 0);
+  const span = (s) => `${num(s.median)} (${num(s.min)}–${num(s.max)})`;
+  const software = rows.some((r) => r.software);
+  const counts = [...new Set(rows.filter((r) => r.steps).map((r) => `${r.steps}${r.software ? " (software adapter)" : ""}`))];
+  const runs = [...new Set(rows.filter((r) => r.runs).map((r) => `${r.runs}${r.software ? " (software adapter)" : ""}`))];
+  console.log(`
+WebGPU backend (stepAsync: forward pass on the GPU, sampling on the CPU) vs the SIMD build's step() ` +
+    `on one thread, the same model in the same page of ${version}: greedy from an empty prompt, ` +
+    `${counts.join(" / ") || "–"} positions per run (BENCH_GPU_TOKENS; default 256, 32 on a software adapter), ` +
+    `tokens/s after the first token, median (min–max) of ${runs.join(" / ") || RUNS} alternating runs (BENCH_RUNS; one on a software adapter).`);
+  if (software) console.log(`${SOFTWARE_LABEL.toUpperCase()}: the adapter is SwiftShader, Chrome's CPU emulation of a GPU; ` +
+    `these rows measure the emulation. Run with BENCH_CHROME on a machine with a GPU for GPU numbers.`);
+  console.log("| model | adapter | useGpu() | GPU tok/s | CPU tok/s (wasm SIMD) | GPU / CPU | tokens identical to the CPU's |");
+  console.log("| --- | --- | --- | --- | --- | --- | --- |");
+  for (const r of rows) {
+    const a = r.adapter;
+    const adapter = !a ? "–" : `${a.vendor || "?"}/${a.architecture || "?"}${r.software ? `: ${SOFTWARE_LABEL}` : ""}`;
+    if (!r.gpu) {
+      console.log(`| ${r.model} | ${adapter} | ${r.setupMs == null ? "failed" : `${fmt(r.setupMs)} ms`} | ` +
+        `no GPU numbers: ${r.error.replaceAll("|", "\\|")} | – | – | – |`);
+      continue;
+    }
+    let same;
+    if (r.identical) same = `yes (${r.compared} tokens)`;
+    else same = `no: first difference at token ${r.firstDifference} of ${r.compared}`;
+    if (!r.cpuStable) same += " (the CPU's own runs differ)";
+    if (r.error) same += `; stopped: ${r.error.replaceAll("|", "\\|")}`;
+    console.log(`| ${r.model} | ${adapter} | ${fmt(r.setupMs)} ms | ${span(r.gpu)} | ${span(r.cpu)} | ${r.ratio < 1 ? r.ratio.toPrecision(2) : fmt(r.ratio, 2)}× | ${same} |`);
+  }
+  console.log(`(CPU: the same positions as the GPU, so with fewer than 256 it is faster than the speed table's ` +
+    `wasm SIMD, attention being shorter. Tokens: BOS and every generated one, compared id for id; fp32 should match ` +
+    `exactly, Q8_0 may part at a near tie. useGpu(): finding the adapter, compiling the kernels, uploading the weights. ` +
+    `Browser: ${browser})`);
 }

@@ -25,9 +25,12 @@
 //   - candle's llama2-c model built for wasm32 + SIMD128 (bench/candle;
 //     fp32 shapes without grouped-query attention, which candle's reader lacks),
 // plus the demo page's own live tokens/s against raw step() throughput, the
-// same with the inspector open (it must cost nothing closed), and the page's
-// peak memory with the 110M shape loaded.
-// Prints a speed table, a ratio table and a weight stream table, writes
+// same with the inspector open (it must cost nothing closed), the page's
+// peak memory with the 110M shape loaded, and the WebGPU backend
+// (stepAsync) against the SIMD build's step() in the same page, each model
+// (bench/gpu.mjs: its own browser; without a GPU, Chromium's software
+// adapter, SwiftShader, whose numbers are not GPU speed).
+// Prints a speed table, a ratio table, a weight stream table and a GPU table, writes
 // bench/out/results.json. Without a browser (no Chromium) only the
 // native engines run.
 //
@@ -35,7 +38,8 @@
 // user gets it: threaded when the machine has more than one core.
 //
 // Environment: BENCH_RUNS (default 3), BENCH_MODELS (e.g. "260K,15M"), BENCH_THREADS,
-// BENCH_PARTS (default "speed,page,inspector,memory").
+// BENCH_PARTS (default "speed,page,inspector,memory,gpu"); for the GPU part
+// BENCH_GPU_TOKENS, BENCH_CHROME, BENCH_HEADFUL, BENCH_GPU_ARGS (bench/gpu.mjs).
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -45,12 +49,13 @@ import { serve } from "../serve.mjs";
 import { CHROMIUM_OPTIONS } from "../tests/e2e/harness.mjs";
 import { browserRun, candleRun, demoPage, inspectorCost, pageMemory } from "./browser.mjs";
 import { REF, RUNS, STEPS, THREADS, root } from "./common.mjs";
+import { gpuLaunchOptions, gpuRun, launchGpuBrowser } from "./gpu.mjs";
 import { SHAPES, makeCheckpoint, makeQ80Checkpoint } from "./make-checkpoints.mjs";
 import { bandwidth, cliHasKernelFlag, native, reference, streamBytes } from "./native.mjs";
 import { printReport } from "./report.mjs";
 
 const outDir = path.join(root, "bench/out");
-const PARTS = (process.env.BENCH_PARTS ?? "speed,page,inspector,memory").split(",");
+const PARTS = (process.env.BENCH_PARTS ?? "speed,page,inspector,memory,gpu").split(",");
 
 const ALL = ["260K", ...Object.keys(SHAPES)];
 const wanted = (process.env.BENCH_MODELS ?? ALL.join(",")).split(",").map((s) => s.trim());
@@ -175,9 +180,29 @@ async function main() {
       memory = await pageMemory(server.url, memModel);
       console.log(" done");
     }
-    printReport({ rows, ceiling, kernelFlag, overhead, inspector, memory });
+    // last, in a browser of its own (the GPU allowed, WebGPU on): the other
+    // parts' numbers stay those of the bench's usual Chromium
+    let gpu = null;
+    if (PARTS.includes("gpu")) {
+      const gpuBrowser = await launchGpuBrowser();
+      if (gpuBrowser) {
+        try {
+          gpu = { browser: gpuLaunchOptions().describe,
+            version: `${path.basename(gpuLaunchOptions().options.executablePath)} ${gpuBrowser.version()}`, rows: [] };
+          for (const model of models) {
+            process.stdout.write(`WebGPU vs CPU (${model.name})…`);
+            const r = await gpuRun(gpuBrowser, server.url, model);
+            gpu.rows.push(r);
+            console.log(r.error ? ` ${r.gpu ? "stopped" : "no GPU"}: ${r.error}` : " done");
+          }
+        } finally {
+          await gpuBrowser.close();
+        }
+      }
+    }
+    printReport({ rows, ceiling, kernelFlag, overhead, inspector, memory, gpu });
     const result = { machine: info, runs: RUNS, steps: STEPS, threads: THREADS, ceiling, kernelFlag, rows, pageOverhead: overhead,
-      inspector, memory };
+      inspector, memory, gpu };
     fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(result, null, 2));
     console.log(`\nwritten: ${path.relative(root, path.join(outDir, "results.json"))}`);
   } finally {
