@@ -65,9 +65,14 @@ export function createBackend({ messages, onBusy }) {
     field().title = next.reason;
   }
 
-  /** Try the GPU; resolves to "" or the reason it cannot be used (the model is then on the CPU). */
-  async function tryGpu(model) {
+  /**
+   * Try the GPU; resolves to "" or the reason it cannot be used (the model
+   * is then on the CPU). `findGpu` first: without an adapter the model is
+   * never borrowed by useGpu (nothing else may call it meanwhile).
+   */
+  async function tryGpu(model, pkg) {
     try {
+      await pkg.findGpu();
       await model.useGpu(gpuOptions);
       return "";
     } catch (e) {
@@ -106,9 +111,9 @@ export function createBackend({ messages, onBusy }) {
   /**
    * Choose the backend for a model just loaded (or again after the choice
    * changed); resolves once it runs on the chosen one. Never rejects: the
-   * CPU is the fallback.
+   * CPU is the fallback. `pkg`: the model's engine package (its findGpu).
    */
-  async function choose(model) {
+  async function choose(model, pkg) {
     const choice = select.value;
     onBusy(true);
     try {
@@ -118,7 +123,7 @@ export function createBackend({ messages, onBusy }) {
         return;
       }
       show({ backend: "cpu", text: "cpu (looking for a GPU…)", reason: "" });
-      const why = await tryGpu(model);
+      const why = await tryGpu(model, pkg);
       if (why) {
         show({ backend: "cpu", text: `cpu: the GPU is not used (${why})`, reason: why });
         if (choice === "gpu") {

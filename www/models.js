@@ -195,21 +195,21 @@ export function createModels({ messages, generation, inspector, backend }) {
       throw e;
     }
     install(built, { name, tok, open });
-    await backend.choose(state.model);
+    await backend.choose(state.model, state.engine.pkg);
   }
 
   /** Load the last model that worked again (the int8 box, an engine restart). */
   async function reloadCurrent() {
     const current = state.current;
     install(await build(await current.open(), current.tok), current);
-    await backend.choose(state.model);
+    await backend.choose(state.model, state.engine.pkg);
   }
 
   async function loadDefault() {
     const [source, tok] = await Promise.all([urlSource(DEFAULT_CHECKPOINT), tokenizers.get(512)]);
     const current = { name: source.name, tok, open: () => urlSource(DEFAULT_CHECKPOINT) };
     install(await build(source, tok), current);
-    await backend.choose(state.model);
+    await backend.choose(state.model, state.engine.pkg);
   }
 
   /**
@@ -245,7 +245,7 @@ export function createModels({ messages, generation, inspector, backend }) {
       if (!state.model) return;
       const running = generation.running;
       generation.stop();
-      await backend.choose(state.model);
+      await backend.choose(state.model, state.engine.pkg);
       if (running) generation.resume(false);
     }, showError);
   });

@@ -61,11 +61,9 @@ fn navigator_gpu() -> Result<Gpu> {
     })
 }
 
-/// An adapter, its info, and a device with the limits the model needs
-/// (`needs`; checked first, so a shortfall names the limit and both
-/// values) plus the largest buffers the adapter allows (the weights are
-/// split into pieces of at most that).
-pub async fn open(needs: &[Need]) -> Result<(GpuDevice, AdapterInfo)> {
+/// The adapter WebGPU offers and how the browser describes it, or why
+/// there is none (no WebGPU, no adapter). Asks for no device.
+pub async fn adapter() -> Result<(GpuAdapter, AdapterInfo)> {
     let gpu = navigator_gpu()?;
     let adapter = gpu
         .request_adapter()
@@ -86,6 +84,15 @@ pub async fn open(needs: &[Need]) -> Result<(GpuDevice, AdapterInfo)> {
         device: text(&info, "device"),
         description: text(&info, "description"),
     };
+    Ok((adapter, info))
+}
+
+/// An adapter, its info, and a device with the limits the model needs
+/// (`needs`; checked first, so a shortfall names the limit and both
+/// values) plus the largest buffers the adapter allows (the weights are
+/// split into pieces of at most that).
+pub async fn open(needs: &[Need]) -> Result<(GpuDevice, AdapterInfo)> {
+    let (adapter, info) = adapter().await?;
     let limits: JsValue = adapter.limits().into();
     for need in needs {
         let have = limit(&limits, &need.limit);

@@ -27,7 +27,7 @@ use js_sys::{Array, Float32Array, JsNullable, Promise, Undefined};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{gpu_buffer_usage as usage, gpu_map_mode, GpuBuffer, GpuDevice, GpuError, GpuErrorFilter, GpuQueue};
 
-pub use device::{AdapterInfo, Need};
+pub use device::{adapter, AdapterInfo, Need};
 
 use self::device::js_message;
 use self::program::{Embed, Op};

@@ -76,6 +76,32 @@ impl Backend {
     }
 }
 
+/// The adapter as JavaScript sees it: `{ vendor, architecture, device, description }`.
+#[cfg(web_sys_unstable_apis)]
+fn adapter_fields(i: &crate::gpu::AdapterInfo) -> Fields {
+    Fields::new()
+        .text("vendor", &i.vendor)
+        .text("architecture", &i.architecture)
+        .text("device", &i.device)
+        .text("description", &i.description)
+}
+
+/// `findGpu()`: the adapter `useGpu()` would get, `{ vendor, architecture,
+/// device, description }`, or a rejection saying why there is none (this
+/// browser has no WebGPU; WebGPU offers no adapter), in `useGpu`'s words.
+/// Asks for no device and touches no model: a page asks this first, and
+/// only a browser with an adapter gets a model borrowed by `useGpu`.
+#[wasm_bindgen(js_name = findGpu)]
+pub async fn find_gpu() -> Result<JsValue, JsError> {
+    #[cfg(web_sys_unstable_apis)]
+    {
+        let (_, info) = crate::gpu::adapter().await?;
+        Ok(adapter_fields(&info).build())
+    }
+    #[cfg(not(web_sys_unstable_apis))]
+    Err(Error::Gpu(NO_GPU.into()).into())
+}
+
 #[wasm_bindgen]
 impl Model {
     /// Run the forward pass on the GPU from the next `stepAsync()` on: find
@@ -137,14 +163,7 @@ impl Model {
     pub fn gpu_adapter(&self) -> JsValue {
         #[cfg(web_sys_unstable_apis)]
         if let Some(gpu) = &self.gpu.gpu {
-            let i = gpu.info();
-            return Fields::new()
-                .text("vendor", &i.vendor)
-                .text("architecture", &i.architecture)
-                .text("device", &i.device)
-                .text("description", &i.description)
-                .num("bytes", gpu.bytes())
-                .build();
+            return adapter_fields(gpu.info()).num("bytes", gpu.bytes()).build();
         }
         JsValue::UNDEFINED
     }

@@ -43,6 +43,7 @@ mod threads;
 
 use wasm_bindgen::prelude::*;
 
+pub use gpu::find_gpu;
 pub use inspector::timing_phases;
 pub use loader::{file_info, tokenizer_info, ModelLoader};
 pub use model::Model;

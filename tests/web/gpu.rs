@@ -294,8 +294,14 @@ async fn no_webgpu_says_so() {
     js_sys::Object::define_property(navigator_object, &"gpu".into(), &hide);
     let mut model = new_model(STORIES260K, TOK512, false).unwrap();
     let err = use_gpu(&mut model, JsValue::UNDEFINED).await.unwrap_err();
+    let found = llama2_wasm::wasm::find_gpu().await.map_err(message);
     Reflect::delete_property(navigator_object, &"gpu".into()).unwrap();
     assert!(err.starts_with("this browser has no WebGPU"), "{err}");
+    // findGpu (the page asks it first) says the same
+    assert_eq!(found.unwrap_err(), err);
+    let info = llama2_wasm::wasm::find_gpu().await.map_err(message).unwrap();
+    // (SwiftShader here: google, swiftshader; the strings are whatever the browser says)
+    assert!(Reflect::get(&info, &"architecture".into()).unwrap().is_string(), "{info:?}");
     assert_eq!(model.backend(), "cpu");
 }
 
