@@ -185,6 +185,7 @@ export function createGeneration({
    */
   async function gpuLoop(r) {
     const onGpu = () => run === r && !r.manual && r.model.backend === "webgpu" && !r.model.inspect;
+    let yielded = performance.now();
     try {
       await gpuPass; // a pass of a run stopped meanwhile still holds the read-back buffer
       while (onGpu()) {
@@ -199,6 +200,12 @@ export function createGeneration({
         if (!stepOnce(r, true)) {
           finish();
           return;
+        }
+        // a pass that settled at once (nothing for the GPU to do) resumes as a microtask:
+        // hand the page a task now and then, as the CPU's loop does
+        if (performance.now() - yielded > SLICE_MS) {
+          await new Promise((resolve) => setTimeout(resolve, 0));
+          yielded = performance.now();
         }
       }
     } catch (e) {

@@ -22,11 +22,16 @@ const greedy = golden.find((c) => c.temperature === 0 && c.prompt === "Once upon
 const sampled = golden.find((c) => c.temperature === 1 && c.seed === 1337);
 const nucleus = golden.find((c) => c.temperature === 0.8);
 
+// a test that hangs fails instead (a page that stopped answering never times out an evaluate)
+const LIMIT = 150_000;
+
 let server, browser, page, pageErrors;
 
 before(async () => {
   fs.mkdirSync(out, { recursive: true });
   ({ server, browser, page, pageErrors } = await openReadyPage(www, { width: 1200, height: 1000 }, { args: WEBGPU_ARGS }));
+  // the page's warnings and errors in the test's output, for a failure's story
+  page.on("console", (m) => ["error", "warning"].includes(m.type()) && console.log(`page ${m.type()}: ${m.text()}`));
 });
 
 after(async () => {
@@ -60,7 +65,7 @@ async function startCase(c) {
 const tokensAtLeast = (n) => page.waitForFunction((n) => llama2Debug.model().tokenCount >= n, n, { timeout: 60_000 });
 const done = () => page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 120_000 });
 
-test("Automatic: both backends are timed; SwiftShader is slower than the CPU and the card says so with both times", async () => {
+test("Automatic: both backends are timed; SwiftShader is slower than the CPU and the card says so with both times", { timeout: LIMIT }, async () => {
   const text = await cardBackend();
   assert.match(text, /^cpu: the GPU is slower here \(webgpu: google, swiftshader: GPU [\d.]+ ms\/token, CPU [\d.]+ ms\/token\)$/);
   assert.equal(await modelBackend(), "cpu");
@@ -68,7 +73,7 @@ test("Automatic: both backends are timed; SwiftShader is slower than the CPU and
   assert.ok((await page.textContent("#output")).length > 100);
 });
 
-test("GPU chosen: run.c's greedy text token for token on the GPU, the card names the adapter", async () => {
+test("GPU chosen: run.c's greedy text token for token on the GPU, the card names the adapter", { timeout: LIMIT }, async () => {
   await runOn("gpu");
   assert.equal(await cardBackend(), "webgpu: google, swiftshader (chosen)");
   assert.equal(await modelBackend(), "webgpu");
@@ -80,7 +85,8 @@ test("GPU chosen: run.c's greedy text token for token on the GPU, the card names
   assert.deepEqual(pageErrors, []);
 });
 
-test("a device destroyed mid-generation: the text goes on on the CPU (run.c's, sampled), and the page says why", async () => {
+test("a device destroyed mid-generation: the text goes on on the CPU (run.c's, sampled), and the page says why", { timeout: LIMIT }, async () => {
+  if ((await page.inputValue("#backend-choice")) !== "gpu") await runOn("gpu");
   await startCase(sampled);
   await tokensAtLeast(20);
   await page.evaluate(() => llama2Debug.loseGpu());
@@ -95,7 +101,7 @@ test("a device destroyed mid-generation: the text goes on on the CPU (run.c's, s
   assert.deepEqual(pageErrors, []);
 });
 
-test("switching to the CPU and back mid-run keeps the same text (run.c's)", async () => {
+test("switching to the CPU and back mid-run keeps the same text (run.c's)", { timeout: LIMIT }, async () => {
   await runOn("gpu");
   await startCase(nucleus);
   await tokensAtLeast(15);
@@ -111,7 +117,7 @@ test("switching to the CPU and back mid-run keeps the same text (run.c's)", asyn
   assert.deepEqual(pageErrors, []);
 });
 
-test("an adapter without the limits asked for: the CPU, with the limit and both values", async () => {
+test("an adapter without the limits asked for: the CPU, with the limit and both values", { timeout: LIMIT }, async () => {
   await page.evaluate(() => llama2Debug.setGpuOptions({ requiredLimits: { maxStorageBufferBindingSize: 2 ** 40 } }));
   await runOn("gpu");
   const text = await cardBackend();
@@ -123,7 +129,7 @@ test("an adapter without the limits asked for: the CPU, with the limit and both 
   assert.equal(await generateThroughPage(page, greedy), greedy.stdout);
 });
 
-test("no adapter (Chromium without the WebGPU flag), and no WebGPU at all: the CPU, and the card says why", async () => {
+test("no adapter (Chromium without the WebGPU flag), and no WebGPU at all: the CPU, and the card says why", { timeout: LIMIT }, async () => {
   const plain = await openReadyPage(www, { width: 1200, height: 900 });
   try {
     assert.match(await cardBackend(plain.page), /^cpu: the GPU is not used \(WebGPU is there but offers no adapter/);
