@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateThroughPage, goldenCases, openReadyPage, WEBGPU_ARGS } from "./harness.mjs";
+import { generateThroughPage, goldenCases, openReadyPage, startThroughPage, WEBGPU_ARGS } from "./harness.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -51,16 +51,7 @@ async function runOn(choice, p = page) {
   await p.waitForFunction((n) => llama2Debug.backend().choices > n, before, { timeout: 60_000 });
 }
 
-/** Fill the form with a golden case and click Generate (not waiting for the end). */
-async function startCase(c) {
-  await page.evaluate(() => document.querySelector("#stop-button:enabled")?.click());
-  await page.fill("#prompt", c.prompt);
-  await page.fill("#temperature", String(c.temperature));
-  await page.fill("#topp", String(c.topp));
-  await page.fill("#steps", String(c.steps));
-  await page.fill("#seed", String(c.seed));
-  await page.click("#generate-button");
-}
+const startCase = (c) => startThroughPage(page, c);
 
 const tokensAtLeast = (n) => page.waitForFunction((n) => llama2Debug.model().tokenCount >= n, n, { timeout: 60_000 });
 const done = () => page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 120_000 });

@@ -44,10 +44,10 @@ export async function openReadyPage(www, viewport, options) {
 }
 
 /**
- * Run a golden case's generation through the page's controls and Generate
- * button (stopping the page's own story first); resolves to the page's text.
+ * Start a golden case's generation through the page's controls and
+ * Generate button (stopping the page's own story first), not waiting for it.
  */
-export async function generateThroughPage(page, c) {
+export async function startThroughPage(page, c) {
   await page.evaluate(() => document.querySelector("#stop-button:enabled")?.click());
   await page.fill("#prompt", c.prompt);
   await page.fill("#temperature", String(c.temperature));
@@ -55,7 +55,16 @@ export async function generateThroughPage(page, c) {
   await page.fill("#steps", String(c.steps));
   await page.fill("#seed", String(c.seed));
   await page.click("#generate-button");
-  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+}
+
+/**
+ * Run a golden case's generation through the page's controls (startThroughPage);
+ * resolves to the page's text. (120 s: on the GPU backend's software adapter
+ * a 256-token case takes 25-45 s.)
+ */
+export async function generateThroughPage(page, c) {
+  await startThroughPage(page, c);
+  await page.waitForFunction(() => document.querySelector("#stop-button").disabled, null, { timeout: 120_000 });
   return page.locator("#output").textContent();
 }
 
