@@ -417,13 +417,17 @@ impl<'a> Recorder<'a> {
 mod tests {
     use super::*;
 
+    /// 1 ms per reading (a counter of each test's own thread).
+    fn fake_clock() -> f64 {
+        thread_local!(static T: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+        T.with(|t| {
+            t.set(t.get() + 1);
+            t.get() as f64
+        })
+    }
+
     #[test]
     fn inspector_partitions_time_and_keeps_attention_rows() {
-        fn fake_clock() -> f64 {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static T: AtomicU64 = AtomicU64::new(0);
-            T.fetch_add(1, Ordering::Relaxed) as f64 // 1 ms per reading
-        }
         let mut p = Inspector::new(fake_clock, false);
         p.begin_step(None);
         p.begin_forward(5, 2, 2, 3).unwrap();
@@ -461,11 +465,6 @@ mod tests {
 
     #[test]
     fn a_gpu_step_keeps_its_logits_and_only_its_whole_time() {
-        fn fake_clock() -> f64 {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static T: AtomicU64 = AtomicU64::new(0);
-            T.fetch_add(1, Ordering::Relaxed) as f64 // 1 ms per reading
-        }
         let mut p = Inspector::new(fake_clock, true);
         // a CPU step at position 0 first: its record has attention
         p.begin_step(None);
