@@ -125,7 +125,8 @@ pub(crate) struct Parts<'a> {
 }
 
 /// The logits of `token` at `pos`: the CPU's forward pass, or what a GPU
-/// left in the run state when `forwarded`.
+/// left in the run state when `forwarded` (the open inspector records
+/// them as the GPU's).
 fn forward<'t>(
     transformer: &'t mut Transformer,
     inspector: Option<&mut Inspector>,
@@ -134,6 +135,10 @@ fn forward<'t>(
     pos: usize,
 ) -> Result<&'t mut [f32]> {
     if forwarded {
+        if let Some(inspector) = inspector {
+            // before the sampler scales them in place
+            inspector.gpu_logits(token, pos, &transformer.state.logits);
+        }
         Ok(&mut transformer.state.logits)
     } else {
         transformer.forward_with(token, pos, inspector)

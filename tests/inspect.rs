@@ -276,3 +276,101 @@ fn walkthrough_follows_run_c_order() {
     llama.step().unwrap();
     assert!(llama.record().unwrap().snapshots.is_empty());
 }
+
+/// A GPU's step (`step_with_logits`) with the inspector open, fed the CPU's
+/// own logits: the record is the CPU's record without attention (the
+/// logits before the sampler, what followed and how), flagged as the
+/// GPU's, timed as one whole step; replaying a position the "GPU" ran
+/// (`inspect_at`, the CPU's cache catching up) gives the CPU's attention
+/// exactly, and so do the logit lens and follow.
+#[test]
+fn a_gpu_step_records_its_logits_and_a_replay_gives_the_attention() {
+    for (temperature, choose) in [(0.0, false), (1.0, false), (1.0, true)] {
+        let mut cpu = stories260k();
+        let mut gpu = stories260k();
+        cpu.set_inspect(Some(native_clock), false);
+        gpu.set_inspect(Some(native_clock), false);
+        cpu.start("Once upon a time", params(temperature, 0.9, 11), 40).unwrap();
+        gpu.start("Once upon a time", params(temperature, 0.9, 11), 40).unwrap();
+        let what = format!("temperature {temperature}, choosing {choose}");
+        let mut cpu_records = Vec::new();
+        for step in 0.. {
+            // past the prompt, choose every third token (another than the sampler's, maybe)
+            if choose && step % 3 == 2 && cpu.check_force().is_ok() {
+                cpu.force_next(step as u32 % 500).unwrap();
+                gpu.force_next(step as u32 % 500).unwrap();
+            }
+            let expected = cpu.step().unwrap();
+            let Some(c) = cpu.record().filter(|r| r.pos == step) else {
+                assert_eq!(expected, None);
+                break;
+            };
+            let c = c.clone();
+            let got = gpu.step_with_logits(&c.logits, 2.5).unwrap();
+            assert_eq!(got, expected, "{what}: step {step}");
+            let g = gpu.record().unwrap();
+            assert!(g.gpu && !c.gpu && !g.replayed, "{what}");
+            assert_eq!(
+                (g.pos, g.token, g.next, g.forced, g.chosen),
+                (c.pos, c.token, c.next, c.forced, c.chosen),
+                "{what}: position {step}"
+            );
+            assert_eq!(g.logits, c.logits, "{what}: the logits before the sampler, at {step}");
+            assert!(g.attention.is_empty() && g.attention(0, 0).is_none() && g.snapshots.is_empty());
+            assert_eq!(g.timings, Default::default(), "no phases on a GPU record");
+            assert!(g.step_ms >= 2.5, "the GPU's 2.5 ms and the sampler's: {}", g.step_ms);
+            let live = gpu.inspector().unwrap().live_at(step).unwrap();
+            assert_eq!(live, llama2_wasm::inspect::Live::Gpu(g.step_ms));
+            assert_eq!(gpu.inspector().unwrap().timings_at(step), None, "no phase timings in the history");
+            // the same distribution as the CPU's record gives
+            assert_eq!(gpu.distribution(10), cpu.distribution(10), "{what}: top-k at {step}");
+            cpu_records.push(c);
+        }
+        assert!(cpu_records.iter().any(|r| r.forced) && cpu_records.iter().any(|r| !r.forced));
+        assert_eq!(cpu_records.iter().any(|r| r.chosen), choose);
+        assert_eq!(gpu.tokens(), cpu.tokens(), "{what}");
+        // a replay runs on the CPU: the CPU's record, attention and all
+        for &pos in &[cpu_records.len() - 1, 0, 5, 17] {
+            gpu.inspect_at(pos).unwrap();
+            cpu.inspect_at(pos).unwrap();
+            let (g, c) = (gpu.record().unwrap(), cpu.record().unwrap());
+            assert!(!g.gpu && g.replayed, "{what}");
+            assert_eq!((g.pos, g.next, g.forced, g.chosen), (c.pos, c.next, c.forced, c.chosen));
+            assert_eq!(g.logits, cpu_records[pos].logits, "{what}: replayed logits at {pos}");
+            assert_eq!(g.attention, c.attention, "{what}: replayed attention at {pos}");
+            assert!(!g.attention.is_empty() && g.step_ms == g.timings.total());
+            // the replay leaves the GPU's live time of that position alone
+            assert!(matches!(gpu.inspector().unwrap().live_at(pos), Some(llama2_wasm::inspect::Live::Gpu(_))));
+            assert_eq!(gpu.lens(pos, 5).unwrap(), cpu.lens(pos, 5).unwrap(), "{what}: lens at {pos}");
+            let (gf, cf) = (
+                gpu.follow(pos, Stage::AttWeights, Some(1), 0).unwrap(),
+                cpu.follow(pos, Stage::AttWeights, Some(1), 0).unwrap(),
+            );
+            assert_eq!(gf.value.to_bits(), cf.value.to_bits(), "{what}: follow at {pos}");
+        }
+        // and the generation goes on after replays on either path
+        assert_eq!(gpu.tokens(), cpu.tokens());
+    }
+}
+
+/// `follow` of a position only a GPU ran: the CPU's cache catches up first
+/// (before, it read keys and values the CPU never wrote).
+#[test]
+fn following_a_gpu_position_catches_the_cpu_up() {
+    let mut cpu = stories260k();
+    let mut gpu = stories260k();
+    cpu.start("Once upon a time", params(0.0, 0.9, 1), 20).unwrap();
+    gpu.start("Once upon a time", params(0.0, 0.9, 1), 20).unwrap();
+    while cpu.step().unwrap().is_some() {
+        let logits = cpu.transformer().state.logits.clone();
+        // (greedy: the sampler leaves the logits as they were)
+        gpu.step_with_logits(&logits, 0.0).unwrap();
+    }
+    assert_eq!(gpu.tokens(), cpu.tokens());
+    assert_eq!(gpu.held().cpu, 0);
+    for stage in [Stage::AttWeights, Stage::AttOutput, Stage::Logits] {
+        let layer = stage.in_layer().then_some(0);
+        let (g, c) = (gpu.follow(15, stage, layer, 1).unwrap(), cpu.follow(15, stage, layer, 1).unwrap());
+        assert_eq!(g.value.to_bits(), c.value.to_bits(), "{stage:?}");
+    }
+}

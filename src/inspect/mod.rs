@@ -9,7 +9,13 @@
 //! Only the last position is held (its attention is `n_layers * n_heads *
 //! (pos + 1)` floats); an earlier position of the current sequence is
 //! recomputed on demand from the KV cache (`Llama::inspect_at`), so the
-//! inspector's memory does not grow with the text. The logit lens
+//! inspector's memory does not grow with the text.
+//!
+//! A GPU backend runs the forward pass elsewhere (`Llama::step_with_logits`):
+//! its record holds the logits only (nothing else is read back from the
+//! GPU), is flagged `gpu`, has no attention, no walkthrough and no split of
+//! its time into phases, only the whole step's (`step_ms`). Replaying such a
+//! position (`inspect_at`) runs it on the CPU and records everything. The logit lens
 //! (`lens.rs`, `Llama::lens`) is such a replay too, keeping each layer's
 //! residual stream; it needs no inspector open. So is following one number
 //! (`follow.rs`, `Llama::follow`): the replay copies one layer's whole
@@ -47,9 +53,18 @@ pub struct Record {
     pub chosen: bool,
     /// The record was recomputed from the KV cache (`inspect_at`), not live.
     pub replayed: bool,
+    /// A GPU ran the forward pass (live, `Llama::step_with_logits`): the
+    /// record holds its logits only; `attention` and `snapshots` are empty
+    /// and `timings` is all zero (no phase split: see `step_ms`). Replay
+    /// the position (`inspect_at`, on the CPU) for those.
+    pub gpu: bool,
+    /// The whole step in ms: `timings.total()` on the CPU; on a GPU, its
+    /// pass from submission until its logits were on the CPU (as the
+    /// caller measured it) plus the CPU's part of the step (sampling, text).
+    pub step_ms: f64,
     /// (vocab_size,) the logits, before the sampler touched them.
     pub logits: Vec<f32>,
-    /// (n_layers, n_heads, pos + 1) attention weights.
+    /// (n_layers, n_heads, pos + 1) attention weights (empty on a GPU record).
     pub attention: Vec<f32>,
     pub timings: Timings,
     /// The walkthrough's vectors, in run.c's order (empty unless tracing).
@@ -58,11 +73,31 @@ pub struct Record {
 }
 
 impl Record {
-    /// (pos + 1,) attention weights of one layer and head, if recorded.
+    /// (pos + 1,) attention weights of one layer and head, if recorded
+    /// (never on a GPU record).
     pub fn attention(&self, layer: usize, head: usize) -> Option<&[f32]> {
         let t = self.pos + 1;
         let start = (layer.checked_mul(self.n_heads)?.checked_add(head)?).checked_mul(t)?;
         (head < self.n_heads).then(|| self.attention.get(start..start + t)).flatten()
+    }
+}
+
+/// How a position ran live with the inspector open: its time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Live {
+    /// On the CPU: the step split into phases.
+    Cpu(Timings),
+    /// On a GPU: only the whole step, in ms (see [`Record::step_ms`]).
+    Gpu(f64),
+}
+
+impl Live {
+    /// The whole step, in ms.
+    pub fn total(&self) -> f64 {
+        match self {
+            Live::Cpu(t) => t.total(),
+            Live::Gpu(ms) => *ms,
+        }
     }
 }
 
@@ -76,15 +111,18 @@ pub struct Inspector {
     trace: bool,
     last: f64,
     current: Timings,
-    /// The current step ran a forward pass.
+    /// The current step ran a forward pass (or took a GPU's logits).
     forwarded: bool,
+    /// The current step's logits came from a GPU whose pass took this
+    /// many ms (`None`: the CPU's forward pass).
+    gpu_ms: Option<f64>,
     /// `record` holds a completed pass.
     recorded: bool,
     record: Record,
-    /// (positions,) the timings of every position run live since the
+    /// (positions,) the time of every position run live since the
     /// generation started (`None`: run before the inspector opened); at
     /// most seq_len entries.
-    history: Vec<Option<Timings>>,
+    history: Vec<Option<Live>>,
 }
 
 impl Inspector {
@@ -95,6 +133,7 @@ impl Inspector {
             last: 0.0,
             current: Timings::default(),
             forwarded: false,
+            gpu_ms: None,
             recorded: false,
             record: Record::default(),
             history: Vec::new(),
@@ -115,22 +154,34 @@ impl Inspector {
         self.recorded.then_some(&self.record)
     }
 
-    /// The live timings of `pos`, if it ran with the inspector open.
+    /// The live phase timings of `pos`, if it ran on the CPU with the
+    /// inspector open (a GPU's step has none: see `live_at`).
     pub fn timings_at(&self, pos: usize) -> Option<Timings> {
+        match self.live_at(pos)? {
+            Live::Cpu(t) => Some(t),
+            Live::Gpu(_) => None,
+        }
+    }
+
+    /// How `pos` ran live (on which backend, and its time), if it ran with
+    /// the inspector open.
+    pub fn live_at(&self, pos: usize) -> Option<Live> {
         self.history.get(pos).copied().flatten()
     }
 
-    /// (positions,) the live timings of each position of the current text.
-    pub fn history(&self) -> &[Option<Timings>] {
+    /// (positions,) how each position of the current text ran live.
+    pub fn history(&self) -> &[Option<Live>] {
         &self.history
     }
 
     // ---------------------------------------------- driven by `Llama`
 
-    /// A step begins: start its clock.
-    pub(crate) fn begin_step(&mut self) {
+    /// A step begins: start its clock. `gpu_ms`: a GPU's pass took that
+    /// long and left this step's logits (`None`: the CPU runs the pass).
+    pub(crate) fn begin_step(&mut self, gpu_ms: Option<f64>) {
         self.current = Timings::default();
         self.forwarded = false;
+        self.gpu_ms = gpu_ms;
         self.last = (self.clock)();
     }
 
@@ -171,12 +222,20 @@ impl Inspector {
 
     /// The step is over: if it ran a position, its timings become the
     /// record's, and (unless it was a replay) that position's in `history`.
+    /// A GPU's step keeps only its whole time (no phase split).
     pub(crate) fn end_step(&mut self, replay: bool) {
         self.lap(Phase::Other);
         if !self.forwarded {
             return;
         }
-        self.record.timings = self.current;
+        let live = match self.gpu_ms {
+            Some(ms) if self.record.gpu => Live::Gpu(ms.max(0.0) + self.current.total()),
+            _ => Live::Cpu(self.current),
+        };
+        (self.record.timings, self.record.step_ms) = match live {
+            Live::Cpu(t) => (t, t.total()),
+            Live::Gpu(ms) => (Timings::default(), ms),
+        };
         self.record.replayed = replay;
         let pos = self.record.pos;
         // (a history that cannot grow loses this position's timings
@@ -186,7 +245,7 @@ impl Inspector {
             if self.history.len() <= pos {
                 self.history.resize(pos + 1, None);
             }
-            self.history[pos] = Some(self.current);
+            self.history[pos] = Some(live);
         }
     }
 
@@ -215,9 +274,25 @@ impl Inspector {
         self.forwarded = true;
         self.recorded = false; // until the pass completes
         r.n_heads = n_heads;
-        (r.pos, r.token, r.next, r.forced, r.chosen, r.replayed) = (pos, token, None, false, false, false);
+        (r.pos, r.token, r.next, r.forced, r.chosen, r.replayed, r.gpu) = (pos, token, None, false, false, false, false);
         r.snapshots.clear();
         Ok(())
+    }
+
+    /// A GPU ran `token` at `pos` (the step `begin_step` was told of):
+    /// record its `logits`, before the sampler touches them; nothing else
+    /// was read back (no attention, no walkthrough).
+    pub(crate) fn gpu_logits(&mut self, token: u32, pos: usize, logits: &[f32]) {
+        self.lap(Phase::Other);
+        self.forwarded = true;
+        let r = &mut self.record;
+        r.attention.clear();
+        r.snapshots.clear();
+        r.n_heads = 0;
+        (r.pos, r.token, r.next, r.forced, r.chosen, r.replayed, r.gpu) = (pos, token, None, false, false, false, true);
+        r.logits.clear();
+        r.logits.extend_from_slice(logits);
+        self.recorded = true;
     }
 
     /// A walkthrough snapshot of `v`, when tracing.
@@ -342,15 +417,19 @@ impl<'a> Recorder<'a> {
 mod tests {
     use super::*;
 
+    /// 1 ms per reading (a counter of each test's own thread).
+    fn fake_clock() -> f64 {
+        thread_local!(static T: std::cell::Cell<u64> = const { std::cell::Cell::new(0) });
+        T.with(|t| {
+            t.set(t.get() + 1);
+            t.get() as f64
+        })
+    }
+
     #[test]
     fn inspector_partitions_time_and_keeps_attention_rows() {
-        fn fake_clock() -> f64 {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static T: AtomicU64 = AtomicU64::new(0);
-            T.fetch_add(1, Ordering::Relaxed) as f64 // 1 ms per reading
-        }
         let mut p = Inspector::new(fake_clock, false);
-        p.begin_step();
+        p.begin_step(None);
         p.begin_forward(5, 2, 2, 3).unwrap();
         p.lap(Phase::Projections);
         p.lap(Phase::Attention);
@@ -372,15 +451,51 @@ mod tests {
         assert_eq!(p.timings_at(1), None);
         // a step that ran no position keeps the last record's timings
         Recorder::new(Some(&mut p)).end(&[0.0, 1.0]);
-        p.begin_step();
+        p.begin_step(None);
         p.end_step(false);
         assert_eq!(p.record().unwrap().timings.total(), 4.0);
         // a replay's timings are the record's but not the position's
-        p.begin_step();
+        p.begin_step(None);
         p.begin_forward(5, 2, 2, 3).unwrap();
         p.end_step(true);
         assert_eq!(p.record.timings.total(), 1.0);
         assert!(p.record.replayed);
         assert_eq!(p.timings_at(2).unwrap().total(), 4.0);
+    }
+
+    #[test]
+    fn a_gpu_step_keeps_its_logits_and_only_its_whole_time() {
+        let mut p = Inspector::new(fake_clock, true);
+        // a CPU step at position 0 first: its record has attention
+        p.begin_step(None);
+        p.begin_forward(5, 0, 2, 3).unwrap();
+        Recorder::new(Some(&mut p)).end(&[0.0, 1.0]);
+        p.end_step(false);
+        assert!(!p.record().unwrap().gpu && p.record().unwrap().attention(0, 0).is_some());
+        // then the GPU's position 1 (its pass took 10 ms)
+        p.begin_step(Some(10.0));
+        p.gpu_logits(7, 1, &[2.0, -1.0]);
+        p.next_token(3, Origin::Chosen);
+        p.end_step(false);
+        let r = p.record().unwrap();
+        assert!(r.gpu && !r.replayed && r.chosen && !r.forced);
+        assert_eq!((r.pos, r.token, r.next), (1, 7, Some(3)));
+        assert_eq!(r.logits, [2.0, -1.0]);
+        assert!(r.attention.is_empty() && r.snapshots.is_empty());
+        assert_eq!(r.attention(0, 0), None);
+        // the GPU's 10 ms and the three readings on the CPU (1 ms each); no phases
+        assert_eq!(r.timings, Timings::default());
+        assert_eq!(r.step_ms, 13.0);
+        assert_eq!(p.live_at(1), Some(Live::Gpu(13.0)));
+        assert_eq!(p.timings_at(1), None);
+        assert!(matches!(p.live_at(0), Some(Live::Cpu(_))));
+        // a CPU step after it is the CPU's again
+        p.begin_step(None);
+        p.begin_forward(3, 2, 2, 3).unwrap();
+        Recorder::new(Some(&mut p)).end(&[0.0, 1.0]);
+        p.end_step(false);
+        let r = p.record().unwrap();
+        assert!(!r.gpu && r.attention(1, 2).is_some());
+        assert_eq!(r.step_ms, r.timings.total());
     }
 }

@@ -75,12 +75,13 @@ impl Llama {
 
     /// One `step()` whose forward pass a GPU ran: `logits` (vocab_size,)
     /// are those of `next_forward()`'s token and position. The sampler,
-    /// tokens and text go on exactly as in `step()`. Refused while the
-    /// inspector is open (it records the CPU's forward pass).
-    pub fn step_with_logits(&mut self, logits: &[f32]) -> Result<Option<Step>> {
-        if self.inspector.is_some() {
-            return Err(Error::State("the inspector records the CPU's forward pass: close it (inspect = false) or run on the CPU"));
-        }
+    /// tokens and text go on exactly as in `step()`. With the inspector
+    /// open it records the position as the GPU's (see
+    /// [`crate::inspect::Record`]'s `gpu`): these logits, what followed,
+    /// no attention, and as time only the whole step: `gpu_ms` (the GPU's
+    /// pass as the caller measured it, submission to logits on the CPU)
+    /// plus this call's sampling. `inspect_at` replays it on the CPU.
+    pub fn step_with_logits(&mut self, logits: &[f32], gpu_ms: f64) -> Result<Option<Step>> {
         if self.next_forward().is_none() {
             return self.step();
         }
@@ -89,7 +90,7 @@ impl Llama {
             return Err(Error::Argument(format!("{} logits given; the vocabulary has {}", logits.len(), state.logits.len())));
         }
         state.logits.copy_from_slice(logits);
-        let step = self.run_step(true);
+        let step = self.run_step(Some(gpu_ms));
         self.held.gpu = self.cached;
         self.held.clamp(self.cached);
         step

@@ -43,7 +43,10 @@ impl Llama {
     /// Run position `pos` of the current sequence again, recording it: the
     /// KV cache holds positions 0..pos unchanged, so the logits and attention
     /// are exactly those of the original step (and position `pos` of the
-    /// cache is rewritten with the same values). Nothing is sampled.
+    /// cache is rewritten with the same values). Nothing is sampled. Always
+    /// on the CPU: a position a GPU ran (its record had logits only) gets
+    /// its attention and phase timings here, the CPU's cache catching up
+    /// first (exactly a CPU-only run's values).
     pub fn inspect_at(&mut self, pos: usize) -> Result<()> {
         if self.inspector.is_none() {
             return Err(Error::State("the inspector is closed: open it (inspect = true) first"));
@@ -58,7 +61,7 @@ impl Llama {
         };
         let token = self.tokens[pos];
         let outcome = *self.outcomes.get(pos).ok_or(Error::State("this position did not complete"))?;
-        inspector.begin_step();
+        inspector.begin_step(None);
         self.transformer.forward_with(token, pos, Some(&mut *inspector))?;
         inspector.end_step(true);
         inspector.outcome(outcome.next, outcome.origin);
@@ -93,6 +96,8 @@ impl Llama {
         if pos >= self.cached {
             return Err(not_generated(pos, self.cached));
         }
+        // positions a GPU ran are not in the CPU's cache yet
+        self.catch_up_cpu(pos)?;
         follow(&mut self.transformer, self.tokens[pos], pos, stage, layer, index)
     }
 }

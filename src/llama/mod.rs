@@ -307,7 +307,7 @@ impl Llama {
             // positions a GPU ran are not in the CPU's cache yet
             self.catch_up_cpu(pos)?;
         }
-        let step = self.run_step(false);
+        let step = self.run_step(None);
         if forward.is_some() {
             self.held.cpu = self.cached;
         }
@@ -315,11 +315,12 @@ impl Llama {
         step
     }
 
-    /// `step()`'s loop iteration; `forwarded`: a GPU already put this
-    /// step's logits into the run state.
-    fn run_step(&mut self, forwarded: bool) -> Result<Option<Step>> {
+    /// `step()`'s loop iteration; `gpu_ms`: a GPU already put this step's
+    /// logits into the run state, its pass taking that many ms (`None`:
+    /// the CPU runs the forward pass).
+    fn run_step(&mut self, gpu_ms: Option<f64>) -> Result<Option<Step>> {
         if let Some(inspector) = self.inspector.as_deref_mut() {
-            inspector.begin_step();
+            inspector.begin_step(gpu_ms);
         }
         let parts = Parts {
             transformer: &mut self.transformer,
@@ -328,7 +329,7 @@ impl Llama {
             inspector: self.inspector.as_deref_mut(),
             tokens: &mut self.tokens,
             outcomes: &mut self.outcomes,
-            forwarded,
+            forwarded: gpu_ms.is_some(),
         };
         let step = match &mut self.mode {
             Mode::Idle => Err(Error::State("nothing to generate: call start() first")),

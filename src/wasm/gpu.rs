@@ -19,10 +19,18 @@
 //! borrow, `endStep()` samples from its logits. Calls in between are fine;
 //! if they changed the generation (a new one, an undo), `endStep` refuses
 //! the stale logits.
+//!
+//! With the inspector open the GPU runs too: each step's record holds the
+//! GPU's logits (`topk`, `logits`), `recordBackend` is "webgpu", and as
+//! nothing else is read back it has no attention and no phase timings, only
+//! the whole step's time (see `Model::timings`); `inspectAt(pos)` replays a
+//! position on the CPU for those.
 
 use wasm_bindgen::prelude::*;
 
 use super::args::{gpu_options_arg, index_from_js, token_from_js};
+#[cfg(web_sys_unstable_apis)]
+use super::args::performance_now;
 use super::model::Model;
 use crate::error::Error;
 
@@ -46,13 +54,16 @@ pub(super) struct Backend {
     pending: Option<Pending>,
 }
 
-/// A forward pass on the GPU: its token and position, and how its wait
-/// ended (`None` while the GPU works; the Promise's future writes it).
+/// A forward pass on the GPU: its token and position, when it was
+/// submitted, and how its wait ended (`None` while the GPU works; the
+/// Promise's future writes it: the time its logits were ready, or the
+/// failure).
 #[cfg(web_sys_unstable_apis)]
 struct Pending {
     token: u32,
     pos: usize,
-    done: Rc<RefCell<Option<Result<(), String>>>>,
+    submitted_at: f64,
+    done: Rc<RefCell<Option<Result<f64, String>>>>,
 }
 
 /// Built without web-sys's WebGPU bindings: always the CPU.
@@ -172,9 +183,9 @@ impl Model {
     /// Promise of exactly what `step()` returns (the next piece of text,
     /// or `undefined` when finished). On the CPU it resolves `step()`.
     /// Rejects when the GPU fails (its device lost: then `useCpu()` and
-    /// go on), and while the inspector is open (it records the CPU's
-    /// forward pass). The model stays borrowed until it settles: see
-    /// `beginStep` for the halves that leave it free.
+    /// go on). With the inspector open it records the GPU's logits only
+    /// (see the module's notes). The model stays borrowed until it
+    /// settles: see `beginStep` for the halves that leave it free.
     #[wasm_bindgen(js_name = stepAsync)]
     pub async fn step_async(&mut self) -> Result<Option<String>, JsError> {
         let submitted = self.begin_step()?;
@@ -189,7 +200,7 @@ impl Model {
     /// borrowed meanwhile; call `endStep()` after it settled. With nothing
     /// to run on the GPU (the CPU backend, a finished generation) it
     /// resolves at once and `endStep()` does what `step()` does. Throws
-    /// while another pass is on its way and while the inspector is open.
+    /// while another pass is on its way.
     #[wasm_bindgen(js_name = beginStep)]
     pub fn begin_step(&mut self) -> Result<Promise, JsError> {
         let done = Promise::resolve(&JsValue::UNDEFINED);
@@ -206,7 +217,7 @@ impl Model {
                         return Err(Error::State("a GPU step is still on its way: wait for beginStep()'s Promise, then endStep()").into());
                     }
                     // finished but never taken (the page moved on): let its logits go
-                    Some(Ok(())) => gpu.discard_logits(),
+                    Some(Ok(_)) => gpu.discard_logits(),
                     Some(Err(why)) => {
                         self.gpu.lost = Some(why.clone());
                         return Err(Error::Gpu(why).into());
@@ -216,12 +227,6 @@ impl Model {
             let Some((token, pos)) = self.llama.next_forward() else {
                 return Ok(done);
             };
-            if self.llama.inspector().is_some() {
-                return Err(Error::State(
-                    "the inspector records the CPU's forward pass: close it (inspect = false), or useCpu()",
-                )
-                .into());
-            }
             // positions the CPU ran since the GPU last did: upload them
             let held = self.llama.held();
             if held.gpu < pos {
@@ -231,6 +236,7 @@ impl Model {
                 self.llama.set_gpu_held(pos);
             }
             let (cos, sin) = self.rope(pos);
+            let submitted_at = performance_now();
             let submitted = match gpu.submit(token, pos, &cos, &sin) {
                 Ok(s) => s,
                 Err(e) => {
@@ -239,10 +245,10 @@ impl Model {
                 }
             };
             let outcome = Rc::new(RefCell::new(None));
-            self.gpu.pending = Some(Pending { token, pos, done: outcome.clone() });
+            self.gpu.pending = Some(Pending { token, pos, submitted_at, done: outcome.clone() });
             return Ok(wasm_bindgen_futures::future_to_promise(async move {
                 let result = submitted.wait().await;
-                *outcome.borrow_mut() = Some(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                *outcome.borrow_mut() = Some(result.as_ref().map(|_| performance_now()).map_err(|e| e.to_string()));
                 result.map(|_| JsValue::UNDEFINED).map_err(|e| JsValue::from(JsError::from(e)))
             }));
         }
@@ -251,7 +257,11 @@ impl Model {
 
     /// The second half of `stepAsync()`, once `beginStep()`'s Promise
     /// settled: sample from the GPU's logits, exactly as `step()` goes on
-    /// (the next piece of text, or `undefined` when finished). Throws the
+    /// (the next piece of text, or `undefined` when finished). With the
+    /// inspector open the position's record is the GPU's: its logits, what
+    /// followed, and the whole step's time: the GPU's pass from submission
+    /// until its logits were ready, plus this call's sampling (the time
+    /// the page took to call `endStep` is not counted). Throws the
     /// GPU's failure if the pass failed (then `useCpu()` and go on), and
     /// refuses logits that no longer fit the generation (it was restarted
     /// or undone meanwhile: `beginStep()` again).
@@ -278,7 +288,7 @@ impl Model {
                     self.gpu.lost = Some(why.clone());
                     Err(Error::Gpu(why).into())
                 }
-                Some(Ok(())) => {
+                Some(Ok(ready_at)) => {
                     let logits = gpu.read_logits()?;
                     if self.llama.next_forward() != Some((p.token, p.pos)) || self.llama.held().gpu < p.pos {
                         return Err(Error::State(
@@ -286,7 +296,9 @@ impl Model {
                         )
                         .into());
                     }
-                    Ok(self.llama.step_with_logits(&logits)?.map(|s| s.text))
+                    // the GPU's part of the step, for the inspector's record
+                    let gpu_ms = ready_at - p.submitted_at;
+                    Ok(self.llama.step_with_logits(&logits, gpu_ms)?.map(|s| s.text))
                 }
             };
         }

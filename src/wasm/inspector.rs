@@ -1,6 +1,14 @@
 //! `Model`'s inspector methods: open it, replay a position, and read what
 //! was recorded (next-token candidates, attention, timings, walkthrough).
 //! Everything goes through `Llama`'s inspector API.
+//!
+//! A record of a step the GPU ran (`stepAsync`, `endStep`; `recordBackend`
+//! is "webgpu") holds the GPU's logits: `topk` and `logits` work as on the
+//! CPU. Nothing else is read back from the GPU, so `attention` and
+//! `attentionAll` throw (saying to replay it: `inspectAt(pos)` runs the
+//! position on the CPU, exactly, with attention and phase timings),
+//! `timings` has only the whole step (`{ backend: "webgpu", total }`, no
+//! phases) and `trace` is empty.
 
 use js_sys::{Array, Float32Array, Int32Array, Int8Array};
 use wasm_bindgen::prelude::*;
@@ -10,7 +18,7 @@ use super::model::Model;
 use super::object::Fields;
 use crate::error::Error;
 use crate::inspect::{
-    check_follow, index_error, layer_error, Clock, Follow, Kind, LensCandidate, Matmul, Phase, Prediction, Record, Stage, Timings,
+    check_follow, index_error, layer_error, Clock, Follow, Kind, LensCandidate, Live, Matmul, Phase, Prediction, Record, Stage,
 };
 
 /// The names of `timingsAll()`'s columns, in order: the keys of
@@ -124,10 +132,25 @@ fn follow_object(f: &Follow) -> JsValue {
     fields.build()
 }
 
-/// `{ projections, attention, ffn, classifier, sampling, other, total }` in ms.
-fn timings_object(t: &Timings) -> JsValue {
-    let fields = Phase::ALL.iter().fold(Fields::new(), |f, &p| f.num(p.name(), t.get(p)));
-    fields.num("total", t.total()).build()
+/// `{ backend: "cpu", projections, attention, ffn, classifier, sampling,
+/// other, total }` in ms; a GPU's step `{ backend: "webgpu", total }`.
+fn timings_object(live: &Live) -> JsValue {
+    match live {
+        Live::Cpu(t) => {
+            let fields = Phase::ALL.iter().fold(Fields::new().text("backend", "cpu"), |f, &p| f.num(p.name(), t.get(p)));
+            fields.num("total", t.total()).build()
+        }
+        Live::Gpu(ms) => Fields::new().text("backend", "webgpu").num("total", *ms).build(),
+    }
+}
+
+/// The backend that ran a record's forward pass, as `Model.backend` names it.
+fn backend_name(r: &Record) -> &'static str {
+    if r.gpu {
+        "webgpu"
+    } else {
+        "cpu"
+    }
 }
 
 #[wasm_bindgen]
@@ -168,6 +191,15 @@ impl Model {
     #[wasm_bindgen(getter, js_name = inspectedPosition)]
     pub fn inspected_position(&self) -> Option<usize> {
         self.llama.record().map(|r| r.pos)
+    }
+
+    /// Which backend ran the record's forward pass: "webgpu" (a live step
+    /// of `stepAsync` / `endStep`: logits only, no attention, no phase
+    /// timings; `inspectAt(pos)` replays it on the CPU), "cpu" (`step()`
+    /// or a replay), `undefined` before any record.
+    #[wasm_bindgen(getter, js_name = recordBackend)]
+    pub fn record_backend(&self) -> Option<String> {
+        self.llama.record().map(|r| backend_name(r).to_string())
     }
 
     /// Record position `pos` of the current text again: it is recomputed
@@ -313,8 +345,9 @@ impl Model {
     }
 
     /// The next-token distribution of the recorded position: `{ pos, token,
-    /// next, nextProb, nextRank, forced, chosen, replayed, temperature, topp,
-    /// nucleus, nucleusMass, candidates: [{ token, text, prob, logit, kept }] }`,
+    /// next, nextProb, nextRank, forced, chosen, replayed, backend,
+    /// temperature, topp, nucleus, nucleusMass, candidates: [{ token, text,
+    /// prob, logit, kept }] }` (`backend`: `recordBackend`'s),
     /// the `k` most likely first (k: a whole number; more than the
     /// vocabulary means all of it); `nextRank` (1 = most likely) and
     /// `nextProb` place the token that came even outside the `k`. `prob`
@@ -344,6 +377,7 @@ impl Model {
             .flag("forced", r.forced)
             .flag("chosen", r.chosen)
             .flag("replayed", r.replayed)
+            .text("backend", backend_name(r))
             .num("temperature", params.temperature)
             .num("topp", params.topp)
             .num("nucleus", d.nucleus)
@@ -362,7 +396,8 @@ impl Model {
     /// (pos + 1,) attention weights of one layer and head at the recorded
     /// position, over positions 0..=pos (a copy; each row sums to 1).
     /// `layer` and `head` are whole numbers within the model's; anything
-    /// else is an error naming the valid ranges.
+    /// else is an error naming the valid ranges. Throws on a GPU's record
+    /// (`recordBackend` "webgpu"): replay it with `inspectAt(pos)`.
     pub fn attention(&self, layer: &JsValue, head: &JsValue) -> Result<Vec<f32>, JsError> {
         let c = self.llama.config();
         let range = |v: &JsValue, n: usize| v.as_f64().filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x < n as f64);
@@ -377,35 +412,43 @@ impl Model {
             ))
             .into());
         };
-        self.record()?
+        self.cpu_record()?
             .attention(l as usize, h as usize)
             .map(<[f32]>::to_vec)
             .ok_or_else(|| Error::State("the record holds no attention for this layer and head").into())
     }
 
     /// (n_layers, n_heads, pos + 1) every attention row of the recorded
-    /// position in one copy.
+    /// position in one copy. Throws on a GPU's record, as `attention` does.
     #[wasm_bindgen(js_name = attentionAll)]
     pub fn attention_all(&self) -> Result<Float32Array, JsError> {
-        Ok(Float32Array::from(&self.record()?.attention[..]))
+        Ok(Float32Array::from(&self.cpu_record()?.attention[..]))
     }
 
-    /// Milliseconds a step spent in each part: `{ projections (rmsnorm +
-    /// q, k, v, o matmuls), attention (RoPE, scores, softmax, weighted sum),
-    /// ffn, classifier, sampling, other, total }`; the parts add up to
-    /// `total`. Without `pos` (or `undefined`): the recorded step (a replay
-    /// has no sampling). With `pos`: that position as it ran live with the
+    /// Milliseconds a step spent in each part: `{ backend: "cpu",
+    /// projections (rmsnorm + q, k, v, o matmuls), attention (RoPE, scores,
+    /// softmax, weighted sum), ffn, classifier, sampling, other, total }`;
+    /// the parts add up to `total`. A step the GPU ran has no parts, only
+    /// `{ backend: "webgpu", total }`: the GPU's pass from submission until
+    /// its logits were ready on the CPU, plus `endStep`'s sampling. Without
+    /// `pos` (or `undefined`): the recorded step (a replay has no
+    /// sampling). With `pos`: that position as it ran live with the
     /// inspector open, or `undefined` when it ran while the inspector was
     /// closed (or has not run).
     pub fn timings(&self, pos: &JsValue) -> Result<JsValue, JsError> {
         let t = if pos.is_undefined() || pos.is_null() {
-            self.record()?.timings
+            let r = self.record()?;
+            if r.gpu {
+                Live::Gpu(r.step_ms)
+            } else {
+                Live::Cpu(r.timings)
+            }
         } else {
             let pos = index_from_js(pos, "position")?;
             let Some(inspector) = self.llama.inspector() else {
                 return Err(Error::State("the inspector is closed: set model.inspect = true, then step()").into());
             };
-            match inspector.timings_at(pos) {
+            match inspector.live_at(pos) {
                 Some(t) => t,
                 None => return Ok(JsValue::UNDEFINED),
             }
@@ -415,17 +458,25 @@ impl Model {
 
     /// (positions, phases) the live timings of every position of the current
     /// text, one row per position with its columns in `timingPhases()`'s
-    /// order (`timings()`'s keys without `total`); NaN for positions run
-    /// while the inspector was closed. Empty when it is closed.
+    /// order (`timings()`'s phase keys); NaN for positions run while the
+    /// inspector was closed, and for those the GPU ran (they have no
+    /// phases: `timings(pos)`). Empty when it is closed.
     #[wasm_bindgen(js_name = timingsAll)]
     pub fn timings_all(&self) -> Vec<f64> {
         let Some(inspector) = self.llama.inspector() else { return Vec::new() };
         let missing = [f64::NAN; Phase::ALL.len()];
-        inspector.history().iter().flat_map(|t| t.map_or(missing, |t| t.ms)).collect()
+        inspector
+            .history()
+            .iter()
+            .flat_map(|t| match t {
+                Some(Live::Cpu(t)) => t.ms,
+                _ => missing,
+            })
+            .collect()
     }
 
     /// The walkthrough of the recorded position (needs `walkthrough = true`
-    /// before the step): run.c's forward pass in order, `[{ id, name, layer,
+    /// before the step; empty on a GPU's record): run.c's forward pass in order, `[{ id, name, layer,
     /// shape, length, values (first 8), rms, explain }]`; `id` names the
     /// stage uniquely (run.c's `name`s repeat), as `follow` takes it.
     pub fn trace(&self) -> Result<Array, JsError> {
@@ -465,6 +516,18 @@ impl Model {
             Ok(text) => text.to_string(),
             Err(_) => String::from_utf8_lossy(tok.piece(token)).into_owned(),
         }
+    }
+
+    /// The record, refused when a GPU ran it (for what only the CPU's
+    /// forward pass records).
+    fn cpu_record(&self) -> Result<&Record, Error> {
+        let r = self.record()?;
+        if r.gpu {
+            return Err(Error::State(
+                "attention is not read back from the GPU while generating: inspectAt(pos) replays this position on the CPU (exact)",
+            ));
+        }
+        Ok(r)
     }
 
     fn record(&self) -> Result<&Record, Error> {

@@ -28,7 +28,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 use crate::support::*;
-use llama2_wasm::wasm::Model;
+use llama2_wasm::wasm::{timing_phases, Model};
 
 const ATOL: f32 = 1e-4;
 const RTOL_F32: f32 = 1e-4;
@@ -305,8 +305,13 @@ async fn no_webgpu_says_so() {
     assert_eq!(model.backend(), "cpu");
 }
 
-/// On the CPU `stepAsync` is `step`; with the inspector open the GPU
-/// refuses (it records the CPU's forward pass) and the CPU still runs.
+/// On the CPU `stepAsync` is `step`. With the inspector open the GPU runs
+/// too (a greedy golden token for token), each step recording the GPU's
+/// logits: `topk` is the CPU's top-k for the same position (logits within
+/// the bound; the same tokens except at near-ties), attention is refused
+/// as not read back, timings are the whole step only, and `inspectAt(pos)`
+/// of a position the GPU ran replays it on the CPU: the attention of a
+/// CPU-only run exactly.
 #[wasm_bindgen_test]
 async fn step_async_on_the_cpu_and_with_the_inspector() {
     let c = generate_cases().into_iter().find(|c| c.model == "stories260K.bin" && c.temperature > 0.0).unwrap();
@@ -318,10 +323,78 @@ async fn step_async_on_the_cpu_and_with_the_inspector() {
     let info = model.gpu_adapter();
     console_log!("adapter: {:?}", js_sys::JSON::stringify(&info).unwrap());
     assert!(num(&info, "bytes") > 0.0);
+
+    let g = generate_cases().into_iter().find(|c| c.model == "stories260K.bin" && c.temperature == 0.0 && !c.prompt.is_empty()).unwrap();
+    // the CPU alone, inspected, step for step beside the GPU
+    let mut cpu = new_model(STORIES260K, TOK512, false).unwrap();
+    cpu.set_inspect_with(true);
     model.set_inspect_with(true);
-    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
-    assert!(message(model.step_async().await.unwrap_err()).contains("inspector"));
+    model.start_with(&g.prompt, g.temperature, g.topp, g.seed as f64, g.steps as f64).unwrap();
+    cpu.start_with(&g.prompt, g.temperature, g.topp, g.seed as f64, g.steps as f64).unwrap();
+    let mut text = String::new();
+    let (mut pos, mut near_ties) = (0usize, 0);
+    loop {
+        let piece = model.step_async().await.unwrap();
+        assert_eq!(cpu.step().unwrap(), piece, "position {pos}");
+        let Some(piece) = piece else { break };
+        text.push_str(&piece);
+        assert_eq!(model.record_backend().as_deref(), Some("webgpu"));
+        assert_eq!(cpu.record_backend().as_deref(), Some("cpu"));
+        let (gpu_logits, cpu_logits) = (model.logits().unwrap(), cpu.logits().unwrap());
+        compare(&gpu_logits, &cpu_logits, RTOL_F32, &format!("the inspector's logits at {pos}"));
+        let scale = cpu_logits.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let bound = ATOL + RTOL_F32 * scale;
+        let (gt, ct) = (model.topk_with(10.0).unwrap(), cpu.topk_with(10.0).unwrap());
+        assert_eq!(get(&gt, "backend"), "webgpu");
+        for key in ["pos", "token", "next"] {
+            assert_eq!(num(&gt, key), num(&ct, key), "{key} at {pos}");
+        }
+        assert_eq!(get(&gt, "forced"), get(&ct, "forced"));
+        let (gc, cc): (js_sys::Array, js_sys::Array) = (get(&gt, "candidates").into(), get(&ct, "candidates").into());
+        assert_eq!(gc.length(), 10);
+        for i in 0..10 {
+            let (a, b) = (gc.get(i), cc.get(i));
+            let (ta, tb) = (num(&a, "token") as usize, num(&b, "token") as usize);
+            assert!((num(&a, "logit") - num(&b, "logit")).abs() as f32 <= 2.0 * bound, "rank {i} at {pos}");
+            if ta != tb {
+                // a near-tie: on the CPU the GPU's token is as likely, within the bound
+                assert!((cpu_logits[ta] - cpu_logits[tb]).abs() <= 2.0 * bound, "rank {i} at {pos}: {ta} vs {tb}");
+                near_ties += 1;
+            }
+        }
+        // what the GPU does not read back: said, not made up
+        let err = message(model.attention_with(0, 0).unwrap_err());
+        assert!(err.contains("not read back from the GPU") && err.contains("inspectAt"), "{err}");
+        assert!(message(model.attention_all().unwrap_err()).contains("inspectAt"));
+        let t = model.timings_with(None).unwrap();
+        assert_eq!(get(&t, "backend"), "webgpu");
+        assert!(num(&t, "total") >= 0.0 && get(&t, "attention").is_undefined());
+        assert_eq!(get(&model.timings_with(Some(pos as f64)).unwrap(), "backend"), "webgpu");
+        assert_eq!(get(&cpu.timings_with(None).unwrap(), "backend"), "cpu");
+        pos += 1;
+    }
+    assert_eq!(model.tokens(), g.tokens, "the greedy golden with the inspector open");
+    assert_eq!(text, g.stdout);
+    console_log!("{pos} GPU records; {near_ties} near-ties in their top-10s");
+    // no phases for the GPU's positions
+    assert!(model.timings_all().iter().all(|v| v.is_nan()));
+    assert_eq!(model.timings_all().len(), pos * timing_phases().len());
+    // a replay runs on the CPU: attention as a CPU-only run has it, exactly
+    for p in [pos - 1, 0, 3, pos / 2] {
+        model.inspect_at_with(p as f64).unwrap();
+        cpu.inspect_at_with(p as f64).unwrap();
+        assert_eq!(model.record_backend().as_deref(), Some("cpu"));
+        assert_eq!(model.attention_all().unwrap().to_vec(), cpu.attention_all().unwrap().to_vec(), "position {p}");
+        assert_eq!(model.logits().unwrap(), cpu.logits().unwrap(), "replayed logits at {p}");
+        let t = model.timings_with(None).unwrap();
+        assert_eq!(get(&t, "backend"), "cpu");
+        assert!(num(&t, "attention") >= 0.0);
+        assert_eq!(get(&model.topk_with(3.0).unwrap(), "replayed"), true);
+    }
+    // and the CPU still steps with the inspector open
+    model.start_with(&g.prompt, g.temperature, g.topp, g.seed as f64, g.steps as f64).unwrap();
     assert!(model.step().unwrap().is_some());
+    assert_eq!(model.record_backend().as_deref(), Some("cpu"));
 }
 
 /// TIMING (run with `-- --include-ignored`): `step()` and `stepAsync()`

@@ -1,8 +1,10 @@
 // The attention view: a heatmap of every layer and head over the previous
 // positions (#att-grid, filtered by #att-layer / #att-head), the cell under
 // the pointer (#att-hover), and the text shaded by the mean of the rows
-// shown (#att-text, #att-top).
+// shown (#att-text, #att-top). A token the GPU ran live has no attention
+// read back: a note (#att-gpu, made here) says so and how to see it.
 import { fillSelect, show } from "./common.js";
+import { GPU_ONLY } from "./records.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,6 +23,11 @@ export function createAttention(records, { onPick }) {
   const text = $("att-text");
   const topLine = $("att-top");
   let heat = null; // what the canvas shows, for hover lookups
+  // said in place of the heatmap for the GPU's live token (index.html has no place for it)
+  const gpuNote = Object.assign(document.createElement("p"), { id: "att-gpu", className: "note", hidden: true });
+  gpuNote.textContent = "Attention is not read back from the GPU while generating: " +
+    "click the token in the text to replay its position on the CPU (exact).";
+  document.querySelector("#insp-attention .att-controls")?.after(gpuNote);
 
   /** The (layer, head) rows the heatmap shows, from the two selectors. */
   function rows() {
@@ -38,18 +45,26 @@ export function createAttention(records, { onPick }) {
     return out;
   }
 
-  /** The heatmap of `pos`'s attention (rows: the layers and heads picked). */
-  function render(pos) {
+  /**
+   * The heatmap of `pos`'s attention (rows: the layers and heads picked);
+   * `replay`: the user picked `pos`, so a token the GPU ran live is run
+   * again on the CPU for its attention.
+   */
+  function render(pos, replay = false) {
     if (heat?.pos !== pos) hover.textContent = "";
     let att = null;
     try {
-      att = records.attentionOf(pos);
+      att = records.attentionOf(pos, replay);
     } catch (e) {
       hover.textContent = e.message;
     }
+    const gpuOnly = att === GPU_ONLY;
+    gpuNote.hidden = !gpuOnly;
     const ctx = canvas.getContext("2d");
-    if (!att) {
+    if (!att || gpuOnly) {
       ctx.clearRect(0, 0, canvas.width, canvas.height);
+      canvas.setAttribute("aria-label", gpuOnly ? `attention of position ${pos}: ${gpuNote.textContent}` :
+        "attention heatmap: nothing to show");
       text.replaceChildren();
       topLine.textContent = "";
       heat = null;

@@ -144,7 +144,8 @@ export function createInspector({ output, onWalkStep }) {
     candidates.render(rec);
     timings.render(rec);
     if (heatmap) {
-      attention.render(pos);
+      // a token picked (or pointed at) is worth a replay on the CPU when the GPU ran it
+      attention.render(pos, ui.selected === pos || ui.hover === pos);
       lens.render(pos); // (on demand: only while its view is open, once per position)
     }
     if (records.view.manual) walk.render(pos);
@@ -163,9 +164,9 @@ export function createInspector({ output, onWalkStep }) {
           `candidates (mass ${t.nucleusMass.toFixed(3)})` : ", full distribution");
     const pin = ui.selected === pos ? " · pinned (Esc to follow the newest)" :
       ui.hover === pos ? "" : " · following the newest token";
-    selectedLine.textContent =
-      `position ${pos} · input "${input}" → "${nextText}" · ${how}` +
-      `${rec.replayed ? " · recomputed (it ran with the inspector closed)" : ""}${pin}`;
+    const ran = rec.gpu ? " · ran on the GPU (WebGPU)" :
+      rec.replayed ? " · recomputed (it ran with the inspector closed)" : "";
+    selectedLine.textContent = `position ${pos} · input "${input}" → "${nextText}" · ${how}${ran}${pin}`;
   }
 
   // ------------------------------------------------------------ the page's calls

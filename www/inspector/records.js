@@ -3,6 +3,12 @@
 // attention, the last ATT_CACHE positions picked; token labels). Nothing is
 // read per step: generating with the inspector open costs only the
 // engine's own recording.
+//
+// On the WebGPU backend the engine's record of a step holds the GPU's
+// logits only (Model.recordBackend "webgpu"): its top-10 is read as on the
+// CPU, its timings are the whole step's (no phases), and its attention is
+// not read back: attentionOf says so unless asked to replay the position
+// on the CPU (Model.inspectAt, exact).
 
 const TOP_K = 10;
 const ATT_CACHE = 8; // replayed positions' attention kept for re-selection
@@ -64,8 +70,9 @@ export function createRecords() {
      * is of `pos`, the newest token while generating; else that position
      * recomputed from the KV cache; then kept) and its timings (as it ran
      * live, which the engine keeps per position while the inspector is open;
-     * else those of the recomputation). `{ top, timings, replayed }`, or
-     * null when it was never read and cannot be recomputed.
+     * else those of the recomputation). `{ top, timings, replayed, gpu }`
+     * (`gpu`: the GPU ran it live: `timings` is `{ backend, total }`, no
+     * phases), or null when it was never read and cannot be recomputed.
      */
     recordOf(pos) {
       const view = records.view;
@@ -81,14 +88,29 @@ export function createRecords() {
         view.records.set(pos, rec);
       }
       const live = records.replayable() ? view.model.timings(pos) : undefined;
-      return { top: rec.top, timings: live ?? rec.replayTimings, replayed: !live };
+      const timings = live ?? rec.replayTimings;
+      return { top: rec.top, timings, replayed: !live, gpu: timings.backend === "webgpu" };
     },
 
-    /** (n_layers, n_heads, pos + 1) attention of `pos`, or null when its model is gone. */
-    attentionOf(pos) {
+    /**
+     * (n_layers, n_heads, pos + 1) attention of `pos`, or null when its model
+     * is gone, or GPU_ONLY when `pos` is the GPU's live record (its attention
+     * is not read back) and `replay` is false; with `replay` that position
+     * runs again on the CPU (exact; after the GPU's run, the CPU first runs
+     * the positions it has not).
+     */
+    attentionOf(pos, replay = false) {
       const view = records.view;
       if (!records.replayable()) return null;
       const m = view.model;
+      if (m.inspectedPosition === pos && m.recordBackend === "webgpu") {
+        if (view.attCache.has(pos)) return view.attCache.get(pos);
+        if (!replay) return GPU_ONLY;
+        m.inspectAt(pos);
+        const att = m.attentionAll();
+        keep(view.attCache, pos, att);
+        return att;
+      }
       if (m.inspectedPosition === pos) return m.attentionAll();
       if (view.attCache.has(pos)) return view.attCache.get(pos);
       m.inspectAt(pos);
@@ -116,6 +138,9 @@ export function createRecords() {
   };
   return records;
 }
+
+/** attentionOf's answer for a GPU's live record: nothing read back. */
+export const GPU_ONLY = "gpu-only";
 
 /** Keep `att` of `pos`, and only the newest ATT_CACHE positions. */
 function keep(cache, pos, att) {

@@ -1,6 +1,7 @@
 // Where the time goes (#time-token, #time-avg, #time-legend): a position's
 // step split into the engine's phases, beside the mean of every position
-// that ran with the inspector open.
+// that ran with the inspector open. A step the GPU ran has no phases (the
+// engine times only the whole step there): one bar, and a line saying so.
 import { fmtMs } from "./common.js";
 
 const $ = (id) => document.getElementById(id);
@@ -16,6 +17,7 @@ const PHASE_LOOK = {
   other: ["other", "#9a9a9a"],
 };
 const lookOf = (key) => PHASE_LOOK[key] ?? [key, "#9a9a9a"];
+const GPU_COLOR = "#5a6b8c";
 
 /** `records`: www/inspector/records.js (its `phases`: the engine's timingPhases()). */
 export function createTimings(records) {
@@ -38,7 +40,17 @@ export function createTimings(records) {
     el.setAttribute("aria-label", phases.map((key) => `${lookOf(key)[0]} ${fmtMs(timings[key])} ms`).join(", "));
   }
 
-  /** Show a record's timings ({ timings, replayed }: www/inspector/records.js recordOf). */
+  /** One bar for a GPU's whole step, in `el`, scaled to `scale`. */
+  function wholeInto(el, ms, scale) {
+    const i = document.createElement("i");
+    i.style.width = `${(100 * ms) / scale}%`;
+    i.style.background = GPU_COLOR;
+    i.title = `whole step on the GPU: ${fmtMs(ms)} ms`;
+    el.replaceChildren(i);
+    el.setAttribute("aria-label", `whole step ${fmtMs(ms)} ms (WebGPU: no split into phases)`);
+  }
+
+  /** Show a record's timings ({ timings, replayed, gpu }: www/inspector/records.js recordOf). */
   function render(rec) {
     const phases = records.phases;
     // the mean over every position that ran with the inspector open
@@ -55,6 +67,7 @@ export function createTimings(records) {
       n++;
     }
     if (n) for (const k in avg) avg[k] /= n;
+    if (rec.gpu) return renderGpu(rec.timings.total, n ? avg : null, n);
     const scale = Math.max(rec.timings.total, avg.total) || 1;
     stackInto(token, rec.timings, scale);
     stackInto(average, n ? avg : rec.timings, scale);
@@ -69,6 +82,23 @@ export function createTimings(records) {
       textContent: `total ${fmtMs(rec.timings.total)} ms${rec.replayed ? " (replayed: no sampling)" : ""}` +
         (fineClock ? "" : " · clock 0.1 ms"),
     }));
+  }
+
+  /** A GPU's step: its whole time, beside the CPU's mean when some positions ran there. */
+  function renderGpu(total, avg, n) {
+    const scale = Math.max(total, avg?.total ?? 0) || 1;
+    wholeInto(token, total, scale);
+    if (avg) stackInto(average, avg, scale);
+    else {
+      average.replaceChildren();
+      average.setAttribute("aria-label", "no position of this text ran on the CPU");
+    }
+    averageLabel.textContent = avg ? `mean of ${n} on the CPU` : "mean: –";
+    legend.replaceChildren(Object.assign(document.createElement("li"), {
+      textContent: `Phase timings: not available on the WebGPU backend (whole step ${fmtMs(total)} ms)`,
+      title: "the GPU's forward pass, from submission until its logits were back on the CPU, plus the sampling",
+    }));
+    legend.firstChild.style.setProperty("--c", GPU_COLOR);
   }
 
   return { render };

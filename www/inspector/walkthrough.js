@@ -42,7 +42,8 @@ export function createWalkthrough(records, { visible, onStep }) {
     if (!m || m !== records.model || !m.walkthrough || pos === null) return;
     let trace;
     try {
-      if (m.inspectedPosition !== pos) m.inspectAt(pos);
+      // a step the GPU ran recorded no vectors: replay it on the CPU
+      if (m.inspectedPosition !== pos || m.recordBackend === "webgpu") m.inspectAt(pos);
       trace = m.trace();
     } catch (e) {
       status.textContent = e.message;
