@@ -158,7 +158,7 @@ export function createGeneration({
   function tick() {
     const r = run;
     if (!r || r.manual) return;
-    if (r.model.backend === "webgpu" && !r.model.inspect) {
+    if (r.model.backend === "webgpu") {
       r.gpuLoop ??= gpuLoop(r);
       return;
     }
@@ -184,7 +184,7 @@ export function createGeneration({
    * moves the model to the CPU (onGpuFailure) and the tasks go on there.
    */
   async function gpuLoop(r) {
-    const onGpu = () => run === r && !r.manual && r.model.backend === "webgpu" && !r.model.inspect;
+    const onGpu = () => run === r && !r.manual && r.model.backend === "webgpu";
     let yielded = performance.now();
     try {
       await gpuPass; // a pass of a run stopped meanwhile still holds the read-back buffer

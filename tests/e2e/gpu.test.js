@@ -4,7 +4,8 @@
 // --enable-unsafe-webgpu Chromium offers a software adapter here
 // (SwiftShader: a CPU emulating a GPU, so "Automatic" rightly finds it
 // slower); without the flag it offers WebGPU but no adapter.
-// Screenshot: tests/e2e/out/gpu-card.png (the card on the WebGPU backend).
+// Screenshots: tests/e2e/out/gpu-card.png (the card on the WebGPU backend),
+// gpu-inspector.png (the inspector on it).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -73,6 +74,37 @@ test("GPU chosen: run.c's greedy text token for token on the GPU, the card names
   assert.equal(text, greedy.stdout);
   assert.equal(await modelBackend(), "webgpu", "still on the GPU after the run");
   await page.locator("#card").screenshot({ path: path.join(out, "gpu-card.png") });
+  assert.deepEqual(pageErrors, []);
+});
+
+test("the inspector open on the GPU: the GPU's top 10, what is not read back, and a click replays the position on the CPU", { timeout: LIMIT }, async () => {
+  if ((await page.inputValue("#backend-choice")) !== "gpu") await runOn("gpu");
+  await page.click("#inspector-toggle");
+  const short = { ...greedy, steps: 40 };
+  const text = await generateThroughPage(page, short);
+  // (40 of the golden case's 256 steps: its first 41 tokens, and its text up to there)
+  assert.deepEqual(await page.evaluate(() => Array.from(llama2Debug.model().tokens())), greedy.tokens.slice(0, 41));
+  assert.ok(text.length > 100 && greedy.stdout.startsWith(text), text);
+  assert.equal(await modelBackend(), "webgpu", "the GPU ran with the inspector open");
+  const selected = await page.textContent("#insp-selected");
+  assert.match(selected, /^position 39 · .* · greedy \(argmax\) · ran on the GPU \(WebGPU\)/);
+  // the top 10 from the GPU's logits: the greedy pick first, probabilities summing to at most 1
+  const probs = await page.$$eval("#cand-list li", (rows) => rows.map((r) => Number(r.textContent.match(/(\d\.\d+)\s*$/)?.[1])));
+  assert.equal(probs.length, 10);
+  assert.ok(probs.every((p, i) => p > 0 && (i === 0 || p <= probs[i - 1])), `sorted probabilities: ${probs}`);
+  // what is not read back from the GPU, said where it would be
+  assert.equal(await page.isVisible("#att-gpu"), true);
+  assert.match(await page.textContent("#att-gpu"), /^Attention is not read back from the GPU while generating: click the token/);
+  assert.match(await page.textContent("#inspector-body"), /Phase timings: not available on the WebGPU backend \(whole step [\d.]+ ms\)/);
+  // a click replays that position on the CPU: its attention, exactly as a CPU run has it
+  await page.click('#output .tok[data-pos="30"]');
+  await page.waitForFunction(() => document.querySelector("#att-gpu").hidden && !document.querySelector("#att-grid").hidden);
+  assert.match(await page.textContent("#insp-selected"), /^position 30 · .* pinned/);
+  const row = await page.evaluate(() => Array.from(llama2Debug.model().attention(0, 0)));
+  assert.equal(row.length, 31);
+  assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5, "an attention row sums to 1");
+  await page.locator("#inspector").screenshot({ path: path.join(out, "gpu-inspector.png") });
+  await page.click("#inspector-toggle");
   assert.deepEqual(pageErrors, []);
 });
 
