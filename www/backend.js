@@ -16,6 +16,8 @@
 
 /** Greedy tokens each backend runs for the automatic choice (after one to warm up). */
 const TIMED_TOKENS = 6;
+/** What the timed tokens feed: more than TIMED_TOKENS + 2 tokens with any tokenizer (512 or 32000 pieces). */
+const TIMING_PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play outside.";
 /** The CPU's timing stops early after this long (a large model on a slow machine). */
 const CPU_BUDGET_MS = 400;
 
@@ -92,7 +94,8 @@ export function createBackend({ messages, onBusy }) {
    * (after at least one timed token).
    */
   async function timeTokens(model, step, giveUpMs) {
-    model.start("", 0, 0.9, 1, Math.min(model.config().seq_len, TIMED_TOKENS + 2));
+    // prompt tokens: a forward pass each, like sampled ones, and no end token can cut the timing short
+    model.start(TIMING_PROMPT, 0, 0.9, 1, Math.min(model.config().seq_len, TIMED_TOKENS + 2));
     await step(); // warm up: the first token (BOS) compiles and uploads what is lazy
     let n = 0;
     const t0 = performance.now();
@@ -143,7 +146,11 @@ export function createBackend({ messages, onBusy }) {
       // the GPU cannot win once it took longer for its tokens than the CPU for all of them
       const gpuMs = await timeTokens(model, () => gpuStep(model), cpuMs * TIMED_TOKENS);
       const times = `GPU ${perToken(gpuMs)}, CPU ${perToken(cpuMs)}`;
-      if (gpuMs < cpuMs) {
+      if (!Number.isFinite(cpuMs)) {
+        // (a seq_len of 1: nothing to time) the CPU is the default
+        model.useCpu();
+        show({ backend: "cpu", text: `cpu: the backends could not be timed (seq_len ${model.config().seq_len})`, reason: "" });
+      } else if (gpuMs < cpuMs) {
         show({ backend: "webgpu", text: `${adapter} (faster here: ${times})`, reason: times });
       } else {
         model.useCpu(); // give the GPU memory back
