@@ -6,15 +6,15 @@
 // hide what each token costs it (a submission and a read-back); stories260K
 // is faster on the CPU everywhere, 110M on a real GPU, and a software
 // adapter (SwiftShader, what headless Chromium offers without a GPU) is
-// slower than the CPU at every size. So "Automatic" runs a few greedy tokens
-// on each and keeps the faster; "CPU" and "GPU" override it.
+// slower than the CPU at every size. So "Automatic" runs a few tokens on
+// each (once per model) and keeps the faster; "CPU" and "GPU" override it.
 //
 // Failure: whatever goes wrong with the GPU (no WebGPU, no adapter, a limit
 // too small, a kernel that does not compile, out of memory, the device lost
 // mid-generation) leaves the model running on the CPU, and the card and the
 // notice line say why.
 
-/** Greedy tokens each backend runs for the automatic choice (after one to warm up). */
+/** Tokens (forward passes of TIMING_PROMPT) each backend runs for the automatic choice (after one to warm up). */
 const TIMED_TOKENS = 6;
 /** What the timed tokens feed: more than TIMED_TOKENS + 2 tokens with any tokenizer (512 or 32000 pieces). */
 const TIMING_PROMPT = "Once upon a time, there was a little girl named Lily. She loved to play outside.";
@@ -60,6 +60,7 @@ export function createBackend({ messages, onBusy }) {
   let status = { backend: "cpu", text: "cpu", reason: "" };
   let choices = 0; // choices made (tests wait for the next)
   let gpuOptions; // useGpu's options (tests ask for more than the adapter has)
+  const timed = new WeakMap(); // model -> Automatic's timing { cpuMs, gpuMs, adapter }
 
   function show(next) {
     status = next;
@@ -90,8 +91,8 @@ export function createBackend({ messages, onBusy }) {
 
   /**
    * Milliseconds per token of `step` (a function running one token) on a
-   * fresh greedy generation; `give_up_ms`: stop once the total passes it
-   * (after at least one timed token).
+   * new generation of TIMING_PROMPT; `giveUpMs`: stop once the total passes
+   * it (after at least one timed token).
    */
   async function timeTokens(model, step, giveUpMs) {
     // prompt tokens: a forward pass each, like sampled ones, and no end token can cut the timing short
@@ -111,19 +112,43 @@ export function createBackend({ messages, onBusy }) {
     return model.endStep();
   };
 
+  /** The card's line for a timing's verdict `t` ({ cpuMs, gpuMs, adapter }). */
+  function verdict(model, t) {
+    const times = `GPU ${perToken(t.gpuMs)}, CPU ${perToken(t.cpuMs)}`;
+    if (!Number.isFinite(t.cpuMs)) {
+      // (a seq_len of 1: nothing to time) the CPU is the default
+      model.useCpu();
+      show({ backend: "cpu", text: `cpu: the backends could not be timed (seq_len ${model.config().seq_len})`, reason: "" });
+    } else if (t.gpuMs < t.cpuMs) {
+      show({ backend: "webgpu", text: `${t.adapter} (faster here: ${times})`, reason: times });
+    } else {
+      model.useCpu(); // give the GPU memory back
+      show({ backend: "cpu", text: `cpu: the GPU is slower here (${t.adapter}: ${times})`, reason: times });
+    }
+  }
+
   /**
    * Choose the backend for a model just loaded (or again after the choice
-   * changed); resolves once it runs on the chosen one. Never rejects: the
-   * CPU is the fallback. `pkg`: the model's engine package (its findGpu).
+   * changed); resolves once it runs on the chosen one, to `{ restarted }`:
+   * true when timing the backends replaced the model's generation (its text
+   * can then no longer go on). Never rejects: the CPU is the fallback.
+   * `pkg`: the model's engine package (its findGpu). Automatic times a
+   * model once; choosing it again for the same model reuses the verdict.
    */
   async function choose(model, pkg) {
     const choice = select.value;
+    let restarted = false;
     onBusy(true);
     try {
       if (choice === "cpu") {
         model.useCpu();
         show({ backend: "cpu", text: "cpu (chosen)", reason: "" });
-        return;
+        return { restarted };
+      }
+      const known = choice === "auto" ? timed.get(model) : undefined;
+      if (known && !(known.gpuMs < known.cpuMs)) {
+        verdict(model, known);
+        return { restarted };
       }
       show({ backend: "cpu", text: "cpu (looking for a GPU…)", reason: "" });
       const why = await tryGpu(model, pkg);
@@ -133,29 +158,25 @@ export function createBackend({ messages, onBusy }) {
           messages.notice(`Running on the CPU: ${why}`);
           fellBack();
         }
-        return;
+        return { restarted };
       }
       const adapter = adapterText(model.gpuAdapter);
       if (choice === "gpu") {
         show({ backend: "webgpu", text: `${adapter} (chosen)`, reason: "" });
-        return;
+        return { restarted };
       }
-      // Automatic: a few greedy tokens on each, the faster one stays
-      show({ backend: "webgpu", text: `${adapter} (timing a few tokens on each backend…)`, reason: "" });
-      const cpuMs = await timeTokens(model, () => model.step(), CPU_BUDGET_MS);
-      // the GPU cannot win once it took longer for its tokens than the CPU for all of them
-      const gpuMs = await timeTokens(model, () => gpuStep(model), cpuMs * TIMED_TOKENS);
-      const times = `GPU ${perToken(gpuMs)}, CPU ${perToken(cpuMs)}`;
-      if (!Number.isFinite(cpuMs)) {
-        // (a seq_len of 1: nothing to time) the CPU is the default
-        model.useCpu();
-        show({ backend: "cpu", text: `cpu: the backends could not be timed (seq_len ${model.config().seq_len})`, reason: "" });
-      } else if (gpuMs < cpuMs) {
-        show({ backend: "webgpu", text: `${adapter} (faster here: ${times})`, reason: times });
-      } else {
-        model.useCpu(); // give the GPU memory back
-        show({ backend: "cpu", text: `cpu: the GPU is slower here (${adapter}: ${times})`, reason: times });
+      // Automatic: a few tokens on each, the faster one stays
+      let t = known;
+      if (!t) {
+        show({ backend: "webgpu", text: `${adapter} (timing a few tokens on each backend…)`, reason: "" });
+        restarted = true;
+        const cpuMs = await timeTokens(model, () => model.step(), CPU_BUDGET_MS);
+        // the GPU cannot win once it took longer for its tokens than the CPU for all of them
+        const gpuMs = await timeTokens(model, () => gpuStep(model), cpuMs * TIMED_TOKENS);
+        t = { cpuMs, gpuMs, adapter };
+        timed.set(model, t);
       }
+      verdict(model, t);
     } catch (e) {
       // a GPU that failed while being timed: the CPU it is
       try {
@@ -171,6 +192,7 @@ export function createBackend({ messages, onBusy }) {
       choices++;
       onBusy(false);
     }
+    return { restarted };
   }
 
   /**

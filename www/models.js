@@ -238,6 +238,7 @@ export function createModels({ messages, generation, inspector, backend }) {
   }
 
   // CPU, GPU or Automatic: choose again for the current model; a run going on continues on the new one
+  // (unless Automatic had to time this model first, which replaces its generation)
   backend.select.addEventListener("change", () => {
     if (!state.current) return;
     messages.notice("");
@@ -245,8 +246,14 @@ export function createModels({ messages, generation, inspector, backend }) {
       if (!state.model) return;
       const running = generation.running;
       generation.stop();
-      await backend.choose(state.model, state.engine.pkg);
-      if (running) generation.resume(false);
+      const { restarted } = await backend.choose(state.model, state.engine.pkg);
+      if (restarted) {
+        // Automatic timed the backends on the model: the text on the page is no longer its KV cache's
+        generation.forget();
+        inspector.invalidate();
+      } else if (running) {
+        generation.resume(false);
+      }
     }, showError);
   });
 

@@ -140,6 +140,35 @@ test("switching to the CPU and back mid-run keeps the same text (run.c's)", { ti
   assert.deepEqual(pageErrors, []);
 });
 
+test("Automatic chosen again mid-run reuses the model's timing and the text goes on; a model never timed is timed, and its text stops", { timeout: LIMIT }, async () => {
+  if ((await page.inputValue("#backend-choice")) !== "gpu") await runOn("gpu");
+  await startCase(nucleus);
+  await tokensAtLeast(20);
+  await runOn("auto"); // (timed when the page loaded it: SwiftShader was slower)
+  assert.match(await cardBackend(), /^cpu: the GPU is slower here \(webgpu: google, swiftshader: GPU/);
+  await done();
+  assert.deepEqual(await page.evaluate(() => Array.from(llama2Debug.model().tokens())), nucleus.tokens);
+  assert.equal(await page.textContent("#output"), nucleus.stdout);
+
+  // a page whose model was loaded on the CPU: Automatic must time it, which replaces its generation
+  const other = await browser.newPage();
+  try {
+    await other.goto(server.url + "/?backend=cpu");
+    await other.waitForFunction(() => globalThis.llama2Debug?.model()?.tokenCount > 100 && document.querySelector("#stop-button").disabled, null, { timeout: 60_000 });
+    assert.equal(await cardBackend(other), "cpu (chosen)");
+    await other.fill("#steps", "0");
+    await other.click("#generate-button");
+    await other.waitForFunction(() => llama2Debug.model().tokenCount > 20);
+    await runOn("auto", other);
+    assert.match(await cardBackend(other), /^cpu: the GPU is slower here/);
+    assert.equal(await other.isEnabled("#continue-button"), false, "the text cannot go on: its KV cache was used for the timing");
+    assert.equal(await other.isEnabled("#stop-button"), false);
+  } finally {
+    await other.close();
+  }
+  assert.deepEqual(pageErrors, []);
+});
+
 test("an adapter without the limits asked for: the CPU, with the limit and both values", { timeout: LIMIT }, async () => {
   await page.evaluate(() => llama2Debug.setGpuOptions({ requiredLimits: { maxStorageBufferBindingSize: 2 ** 40 } }));
   await runOn("gpu");
