@@ -1,5 +1,6 @@
 //! The Transformer: weights + run state, and the forward pass of run.c.
 
+use std::rc::Rc;
 use crate::checkpoint::{check_memory, run_state_bytes, Checkpoint, Config, Header, Matrix, StateBuffer, Weights};
 use crate::error::{Error, Result};
 use crate::inspect::{Capture, Inspector, Kept, Phase, Recorder, Stage};
@@ -119,7 +120,9 @@ impl RunState {
 pub struct Transformer {
     /// The checkpoint's header: its `config` gives every shape below.
     pub header: Header,
-    pub weights: Weights,
+    /// Shared (never changed after loading): a GPU backend being set up
+    /// uploads from them while the model goes on being used.
+    pub weights: Rc<Weights>,
     pub state: RunState,
     /// Which kernels run the forward pass (SIMD by default; scalar = run.c's loops).
     kernels: Kernels,
@@ -133,7 +136,7 @@ impl Transformer {
         let state = RunState::new(&config, checkpoint.weights.group_size())?;
         let kernels = Kernels::default();
         let rope_freq = kernels.rope_frequencies(config.head_size());
-        Ok(Transformer { header: checkpoint.header, weights: checkpoint.weights, state, kernels, rope_freq })
+        Ok(Transformer { header: checkpoint.header, weights: Rc::new(checkpoint.weights), state, kernels, rope_freq })
     }
 
     /// The model's shapes.

@@ -50,8 +50,8 @@ function initialChoice() {
 
 /**
  * `messages`: www/messages.js (the notice line says why the GPU is not
- * used); `onBusy(busy)`: while a choice is made the model must not be
- * touched (useGpu borrows it), so the page disables generating.
+ * used); `onBusy(busy)`: while a choice is made (the GPU set up, the
+ * backends timed on the model) the page does not start generating.
  */
 export function createBackend({ messages, onBusy }) {
   const select = $("backend-choice");
@@ -70,8 +70,8 @@ export function createBackend({ messages, onBusy }) {
 
   /**
    * Try the GPU; resolves to "" or the reason it cannot be used (the model
-   * is then on the CPU). `findGpu` first: without an adapter the model is
-   * never borrowed by useGpu (nothing else may call it meanwhile).
+   * is then on the CPU). `findGpu` first: it asks for no device, and its
+   * reasons are useGpu's.
    */
   async function tryGpu(model, pkg) {
     try {

@@ -22,8 +22,12 @@ export function isEngineCrash(e) {
 /** A crash as the page names it: "RuntimeError: unreachable". */
 export const crashText = (e) => (e instanceof WebAssembly.RuntimeError ? `RuntimeError: ${e.message}` : e.message);
 
-/** The Model's async methods that keep it borrowed until their Promise settles (src/wasm/gpu.rs). */
-const BORROWING = new Set(["useGpu", "stepAsync"]);
+/**
+ * The Model's async methods that keep it borrowed until their Promise
+ * settles (src/wasm/gpu.rs): stepAsync (the page steps with beginStep /
+ * endStep instead, which hold nothing; useGpu holds nothing either).
+ */
+const BORROWING = new Set(["stepAsync"]);
 
 /** The packages of engines that crashed: none of their objects is called again. */
 const deadEngines = new WeakSet();
@@ -57,7 +61,7 @@ export function crashWatch(onCrash) {
   };
   const guard = (obj) => {
     const methods = new Map();
-    // an async method that holds the model until it settles (useGpu, stepAsync): meanwhile any
+    // an async method that holds the model until it settles (stepAsync): meanwhile any
     // call would be refused by wasm-bindgen as "recursive use", which looks like a crash
     let busy = "";
     const refuseWhileBusy = (prop) => {

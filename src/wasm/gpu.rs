@@ -11,9 +11,12 @@
 //! `step()` go on with the same text; the first CPU step then costs one
 //! forward pass per position the GPU ran. `step()` always runs on the CPU.
 //!
-//! While a `stepAsync()` or `useGpu()` is pending the model is borrowed:
-//! await it before calling anything else on the model (else wasm-bindgen
-//! throws "recursive use of an object"). A page whose buttons may call the
+//! `useGpu()` borrows nothing while the GPU is set up: the model goes on
+//! working on the CPU meanwhile (the weights are shared, read-only), and the
+//! GPU takes over once its Promise resolved (`useCpu()` or another
+//! `useGpu()` before that cancels it). While a `stepAsync()` is pending the
+//! model is borrowed: await it before calling anything else on the model
+//! (else wasm-bindgen throws "recursive use of an object"). A page whose buttons may call the
 //! model at any moment uses the two halves of `stepAsync` instead:
 //! `beginStep()` submits the pass and returns a Promise that holds no
 //! borrow, `endStep()` samples from its logits. Calls in between are fine;
@@ -44,15 +47,25 @@ use crate::gpu::{Gpu, Options};
 use std::{cell::RefCell, rc::Rc};
 
 /// The GPU backend of one model: on (`gpu`), whether its device was lost
-/// (then every step says so until `useCpu` or `useGpu`), and the step
-/// submitted by `beginStep` that `endStep` has not taken yet.
+/// (then every step says so until `useCpu` or `useGpu`), the step
+/// submitted by `beginStep` that `endStep` has not taken yet, and which
+/// `useGpu` call may still install its GPU (`setup`: counts the calls of
+/// `useGpu` and `useCpu`; a setup that finds it changed was cancelled).
 #[cfg(web_sys_unstable_apis)]
 #[derive(Default)]
 pub(super) struct Backend {
-    gpu: Option<Box<Gpu>>,
+    gpu: Option<Rc<Gpu>>,
     lost: Option<String>,
     pending: Option<Pending>,
+    setup: u64,
 }
+
+/// `Model`'s hold on its backend: shared with a `useGpu` on its way, which
+/// installs the GPU when it is ready (without borrowing the model).
+#[cfg(web_sys_unstable_apis)]
+pub(super) type GpuSlot = Rc<RefCell<Backend>>;
+#[cfg(not(web_sys_unstable_apis))]
+pub(super) type GpuSlot = Backend;
 
 /// A forward pass on the GPU: its token and position, when it was
 /// submitted, and how its wait ended (`None` while the GPU works; the
@@ -77,13 +90,14 @@ const NO_GPU: &str = "this build of the engine has no WebGPU backend (built with
 #[cfg(web_sys_unstable_apis)]
 impl Backend {
     /// Give the GPU memory back (a pass on its way then fails, and its
-    /// `beginStep` Promise rejects).
+    /// `beginStep` Promise rejects; a `useGpu` on its way is cancelled).
     fn release(&mut self) {
         if let Some(gpu) = self.gpu.take() {
             gpu.destroy();
         }
         self.lost = None;
         self.pending = None;
+        self.setup += 1;
     }
 }
 
@@ -127,17 +141,34 @@ impl Model {
     /// the most bytes of one matrix per GPU buffer (larger ones are cut
     /// into pieces of whole rows; default: the GPU's binding limit).
     #[wasm_bindgen(js_name = useGpu)]
-    pub async fn use_gpu(&mut self, options: JsValue) -> Result<(), JsError> {
+    pub fn use_gpu(&mut self, options: JsValue) -> Result<Promise, JsError> {
         let (required_limits, max_piece_bytes) = gpu_options_arg(&options)?;
         #[cfg(web_sys_unstable_apis)]
         {
-            self.gpu.release();
+            let setup = {
+                let mut b = self.gpu.borrow_mut();
+                b.release();
+                b.setup
+            };
             self.llama.set_gpu_held(0);
             let t = self.llama.transformer();
+            let (config, weights) = (t.header.config, t.weights.clone());
+            let slot = self.gpu.clone();
             let options = Options { required_limits, max_piece_bytes };
-            let gpu = Gpu::new(&t.header.config, &t.weights, &options).await?;
-            self.gpu.gpu = Some(Box::new(gpu));
-            Ok(())
+            // nothing of the model is borrowed while this runs: only the
+            // weights (shared, read-only) and the slot the GPU goes into
+            Ok(wasm_bindgen_futures::future_to_promise(async move {
+                let gpu = Gpu::new(&config, &weights, &options).await.map_err(|e| JsValue::from(JsError::from(e)))?;
+                let mut b = slot.borrow_mut();
+                // (the model itself gone: only this future holds the slot)
+                if b.setup != setup || Rc::strong_count(&slot) == 1 {
+                    gpu.destroy();
+                    let why = "useGpu() was cancelled: useCpu() or another useGpu() was called before it finished";
+                    return Err(JsError::from(Error::Gpu(why.into())).into());
+                }
+                b.gpu = Some(Rc::new(gpu));
+                Ok(JsValue::UNDEFINED)
+            }))
         }
         #[cfg(not(web_sys_unstable_apis))]
         {
@@ -151,7 +182,7 @@ impl Model {
     #[wasm_bindgen(js_name = useCpu)]
     pub fn use_cpu(&mut self) {
         #[cfg(web_sys_unstable_apis)]
-        self.gpu.release();
+        self.gpu.borrow_mut().release();
         self.llama.set_gpu_held(0);
     }
 
@@ -160,7 +191,7 @@ impl Model {
     #[wasm_bindgen(getter)]
     pub fn backend(&self) -> String {
         #[cfg(web_sys_unstable_apis)]
-        if self.gpu.gpu.is_some() {
+        if self.gpu.borrow().gpu.is_some() {
             return "webgpu".into();
         }
         "cpu".into()
@@ -173,7 +204,7 @@ impl Model {
     #[wasm_bindgen(getter, js_name = gpuAdapter)]
     pub fn gpu_adapter(&self) -> JsValue {
         #[cfg(web_sys_unstable_apis)]
-        if let Some(gpu) = &self.gpu.gpu {
+        if let Some(gpu) = &self.gpu.borrow().gpu {
             return adapter_fields(gpu.info()).num("bytes", gpu.bytes()).build();
         }
         JsValue::UNDEFINED
@@ -205,21 +236,23 @@ impl Model {
     pub fn begin_step(&mut self) -> Result<Promise, JsError> {
         let done = Promise::resolve(&JsValue::UNDEFINED);
         #[cfg(web_sys_unstable_apis)]
-        if let Some(gpu) = self.gpu.gpu.as_deref() {
-            if let Some(why) = &self.gpu.lost {
+        let on = self.gpu.borrow().gpu.clone(); // (the Ref ends here: borrow_mut below)
+        if let Some(gpu) = on {
+            let mut b = self.gpu.borrow_mut();
+            if let Some(why) = &b.lost {
                 return Err(Error::Gpu(why.clone()).into());
             }
-            if let Some(p) = self.gpu.pending.take() {
+            if let Some(p) = b.pending.take() {
                 let finished = p.done.borrow().clone();
                 match finished {
                     None => {
-                        self.gpu.pending = Some(p);
+                        b.pending = Some(p);
                         return Err(Error::State("a GPU step is still on its way: wait for beginStep()'s Promise, then endStep()").into());
                     }
                     // finished but never taken (the page moved on): let its logits go
                     Some(Ok(_)) => gpu.discard_logits(),
                     Some(Err(why)) => {
-                        self.gpu.lost = Some(why.clone());
+                        b.lost = Some(why.clone());
                         return Err(Error::Gpu(why).into());
                     }
                 }
@@ -235,17 +268,17 @@ impl Model {
                 gpu.upload_kv(&s.key_cache, &s.value_cache, held.gpu, pos)?;
                 self.llama.set_gpu_held(pos);
             }
-            let (cos, sin) = self.rope(pos);
+            let (cos, sin) = rope(&self.llama, pos);
             let submitted_at = performance_now();
             let submitted = match gpu.submit(token, pos, &cos, &sin) {
                 Ok(s) => s,
                 Err(e) => {
-                    self.gpu.lost = Some(e.to_string());
+                    b.lost = Some(e.to_string());
                     return Err(e.into());
                 }
             };
             let outcome = Rc::new(RefCell::new(None));
-            self.gpu.pending = Some(Pending { token, pos, submitted_at, done: outcome.clone() });
+            b.pending = Some(Pending { token, pos, submitted_at, done: outcome.clone() });
             return Ok(wasm_bindgen_futures::future_to_promise(async move {
                 let result = submitted.wait().await;
                 *outcome.borrow_mut() = Some(result.as_ref().map(|_| performance_now()).map_err(|e| e.to_string()));
@@ -268,11 +301,14 @@ impl Model {
     #[wasm_bindgen(js_name = endStep)]
     pub fn end_step(&mut self) -> Result<Option<String>, JsError> {
         #[cfg(web_sys_unstable_apis)]
-        if let Some(gpu) = self.gpu.gpu.as_deref() {
-            if let Some(why) = &self.gpu.lost {
+        let on = self.gpu.borrow().gpu.clone(); // (the Ref ends here: borrow_mut below)
+        if let Some(gpu) = on {
+            let mut b = self.gpu.borrow_mut();
+            if let Some(why) = &b.lost {
                 return Err(Error::Gpu(why.clone()).into());
             }
-            let Some(p) = self.gpu.pending.take() else {
+            let Some(p) = b.pending.take() else {
+                drop(b);
                 if self.llama.next_forward().is_none() {
                     return self.step(); // nothing to run: what step() says (the end)
                 }
@@ -281,14 +317,15 @@ impl Model {
             let finished = p.done.borrow().clone();
             return match finished {
                 None => {
-                    self.gpu.pending = Some(p);
+                    b.pending = Some(p);
                     Err(Error::State("the GPU step has not finished: wait for beginStep()'s Promise").into())
                 }
                 Some(Err(why)) => {
-                    self.gpu.lost = Some(why.clone());
+                    b.lost = Some(why.clone());
                     Err(Error::Gpu(why).into())
                 }
                 Some(Ok(ready_at)) => {
+                    drop(b);
                     let logits = gpu.read_logits()?;
                     if self.llama.next_forward() != Some((p.token, p.pos)) || self.llama.held().gpu < p.pos {
                         return Err(Error::State(
@@ -319,7 +356,7 @@ impl Model {
             return Err(Error::Argument(format!("position {pos} is beyond seq_len {}", c.seq_len)).into());
         }
         #[cfg(web_sys_unstable_apis)]
-        if self.gpu.gpu.is_some() {
+        if self.gpu.borrow().gpu.is_some() {
             self.llama.end_sequence();
             return Ok(self.gpu_forward(token, pos).await?);
         }
@@ -331,7 +368,7 @@ impl Model {
     #[wasm_bindgen(js_name = __loseGpuForTest)]
     pub fn lose_gpu_for_test(&self) {
         #[cfg(web_sys_unstable_apis)]
-        if let Some(gpu) = &self.gpu.gpu {
+        if let Some(gpu) = &self.gpu.borrow().gpu {
             gpu.destroy();
         }
     }
@@ -342,21 +379,22 @@ impl Model {
     /// The GPU's forward pass of `token` at `pos` (RoPE's rotation from the
     /// CPU's kernels); a failure marks the device lost.
     async fn gpu_forward(&mut self, token: u32, pos: usize) -> Result<Vec<f32>, Error> {
-        let (cos, sin) = self.rope(pos);
-        let gpu = self.gpu.gpu.as_deref().ok_or(Error::State("the GPU backend is off: useGpu() first"))?;
+        let (cos, sin) = rope(&self.llama, pos);
+        let gpu = self.gpu.borrow().gpu.clone().ok_or(Error::State("the GPU backend is off: useGpu() first"))?;
         let result = gpu.forward(token, pos, &cos, &sin).await;
         if let Err(e) = &result {
-            self.gpu.lost = Some(e.to_string());
+            self.gpu.borrow_mut().lost = Some(e.to_string());
         }
         result
     }
+}
 
-    /// RoPE's rotation at `pos` from the CPU's kernels: (cos, sin), each
-    /// (head_size / 2,), so both backends rotate by the same numbers.
-    fn rope(&self, pos: usize) -> (Vec<f32>, Vec<f32>) {
-        let half = self.llama.config().head_size() / 2;
-        let (mut cos, mut sin) = (vec![0.0; half], vec![0.0; half]);
-        self.llama.transformer().rope_rotation(pos, &mut cos, &mut sin);
-        (cos, sin)
-    }
+/// RoPE's rotation at `pos` from the CPU's kernels: (cos, sin), each
+/// (head_size / 2,), so both backends rotate by the same numbers.
+#[cfg(web_sys_unstable_apis)]
+fn rope(llama: &crate::llama::Llama, pos: usize) -> (Vec<f32>, Vec<f32>) {
+    let half = llama.config().head_size() / 2;
+    let (mut cos, mut sin) = (vec![0.0; half], vec![0.0; half]);
+    llama.transformer().rope_rotation(pos, &mut cos, &mut sin);
+    (cos, sin)
 }

@@ -4,7 +4,7 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::gpu::Backend;
+use super::gpu::GpuSlot;
 use super::args::{bool_arg, bytes_arg, checkpoint_from_js, params_from_js, steps_from_js, string_arg, token_from_js, tokenizer_from_js, tokens_arg};
 use super::object::Fields;
 use super::testing::{crash_point, CRASH_STEP};
@@ -17,7 +17,7 @@ use crate::llama::Llama;
 pub struct Model {
     pub(super) llama: Llama,
     /// The WebGPU backend, when `useGpu()` turned it on (see `gpu.rs`).
-    pub(super) gpu: Backend,
+    pub(super) gpu: GpuSlot,
 }
 
 #[wasm_bindgen]
@@ -35,7 +35,7 @@ impl Model {
         let quantize = bool_arg(quantize, "quantize", Some(false))?;
         let tokenizer = tokenizer_from_js(tokenizer, None)?;
         let checkpoint = checkpoint_from_js(&bytes, len)?;
-        Ok(Model { llama: Llama::new(checkpoint, tokenizer, quantize)?, gpu: Backend::default() })
+        Ok(Model { llama: Llama::new(checkpoint, tokenizer, quantize)?, gpu: GpuSlot::default() })
     }
 
     /// Reset and start a new generation, run.c's `generate` loop: `steps`

@@ -36,7 +36,13 @@ const RTOL_Q80: f32 = 3e-2;
 
 /// `useGpu(options)`, the error's message on failure.
 async fn use_gpu(model: &mut Model, options: JsValue) -> Result<(), String> {
-    model.use_gpu(options).await.map_err(message)
+    let setting_up = model.use_gpu(options).map_err(message)?;
+    wasm_bindgen_futures::JsFuture::from(setting_up).await.map(|_| ()).map_err(js_message)
+}
+
+/// A rejection's message (a JavaScript Error).
+fn js_message(e: JsValue) -> String {
+    e.dyn_into::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default()
 }
 
 async fn gpu_model(file: &str) -> Model {
@@ -230,6 +236,44 @@ async fn begin_and_end_step_leave_the_model_free_meanwhile() {
     // finished: endStep says what step() says
     JsFuture::from(model.begin_step().unwrap()).await.unwrap();
     assert_eq!(model.end_step().unwrap(), None);
+}
+
+/// `useGpu()` borrows nothing while the GPU is set up: the model generates
+/// on the CPU meanwhile (run.c's tokens), the GPU takes over once the
+/// Promise resolved, and `useCpu()` or a second `useGpu()` before that
+/// cancels the first (its Promise says so; the model stays usable).
+#[wasm_bindgen_test]
+async fn the_model_works_while_use_gpu_is_on_its_way() {
+    use wasm_bindgen_futures::JsFuture;
+    let c = generate_cases().into_iter().find(|c| c.model == "stories260K.bin" && c.temperature == 0.0).unwrap();
+    let mut model = new_model(STORIES260K, TOK512, false).unwrap();
+    model.start_with(&c.prompt, c.temperature, c.topp, c.seed as f64, c.steps as f64).unwrap();
+    let setting_up = model.use_gpu(JsValue::UNDEFINED).unwrap();
+    let mut text = String::new();
+    for _ in 0..10 {
+        text.push_str(&model.step().unwrap().unwrap());
+    }
+    assert_eq!(model.backend(), "cpu", "not before the Promise resolved");
+    JsFuture::from(setting_up).await.unwrap();
+    assert_eq!(model.backend(), "webgpu");
+    while let Some(piece) = model.step_async().await.unwrap() {
+        text.push_str(&piece);
+    }
+    assert_eq!(model.tokens(), c.tokens);
+    assert_eq!(text, c.stdout);
+
+    // cancelled by useCpu(), and by a second useGpu()
+    let first = model.use_gpu(JsValue::UNDEFINED).unwrap();
+    model.use_cpu();
+    let err = js_message(JsFuture::from(first).await.unwrap_err());
+    assert!(err.starts_with("useGpu() was cancelled"), "{err}");
+    assert_eq!(model.backend(), "cpu");
+    let first = model.use_gpu(JsValue::UNDEFINED).unwrap();
+    let second = model.use_gpu(JsValue::UNDEFINED).unwrap();
+    assert!(js_message(JsFuture::from(first).await.unwrap_err()).starts_with("useGpu() was cancelled"));
+    JsFuture::from(second).await.unwrap();
+    assert_eq!(model.backend(), "webgpu");
+    assert_eq!(run_case_async(&mut model, &c).await, c.stdout);
 }
 
 /// A lost device rejects the step with what to do; `useCpu()` then goes on
