@@ -73,7 +73,11 @@ test("GPU chosen: run.c's greedy text token for token on the GPU, the card names
   assert.deepEqual(await page.evaluate(() => Array.from(llama2Debug.model().tokens())), greedy.tokens);
   assert.equal(text, greedy.stdout);
   assert.equal(await modelBackend(), "webgpu", "still on the GPU after the run");
-  await page.locator("#card").screenshot({ path: path.join(out, "gpu-card.png") });
+  // the card and the Run on choice under it
+  const [card, choice] = await Promise.all([page.locator("#card").boundingBox(), page.locator(".backend-choice").boundingBox()]);
+  const scrollY = await page.evaluate(() => window.scrollY); // (boxes are the viewport's; a full-page clip is the page's)
+  const clip = { x: Math.min(card.x, choice.x), y: card.y + scrollY, width: Math.max(card.width, choice.width), height: choice.y + choice.height - card.y };
+  await page.screenshot({ path: path.join(out, "gpu-card.png"), clip, fullPage: true });
   assert.deepEqual(pageErrors, []);
 });
 
