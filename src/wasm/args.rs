@@ -293,9 +293,12 @@ extern "C" {
     fn gpu_options(v: &JsValue) -> JsValue;
 }
 
+/// `useGpu`'s options: required limits (WebGPU's names and values), and the most bytes per matrix piece.
+pub(super) type GpuOptions = (Vec<(String, f64)>, Option<u64>);
+
 /// `useGpu`'s options: `{ requiredLimits: { name: number }, maxPieceBytes }`
 /// (both optional; `undefined` for none): the limits and the piece size.
-pub(super) fn gpu_options_arg(v: &JsValue) -> Result<(Vec<(String, f64)>, Option<u64>), Error> {
+pub(super) fn gpu_options_arg(v: &JsValue) -> Result<GpuOptions, Error> {
     let parsed = gpu_options(v);
     if let Some(why) = parsed.as_string() {
         return Err(Error::Argument(format!("useGpu's options {why}")));

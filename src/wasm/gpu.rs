@@ -236,12 +236,7 @@ impl Model {
     pub fn begin_step(&mut self) -> Result<Promise, JsError> {
         let done = Promise::resolve(&JsValue::UNDEFINED);
         #[cfg(web_sys_unstable_apis)]
-        let on = self.gpu.borrow().gpu.clone(); // (the Ref ends here: borrow_mut below)
-        if let Some(gpu) = on {
-            let mut b = self.gpu.borrow_mut();
-            if let Some(why) = &b.lost {
-                return Err(Error::Gpu(why.clone()).into());
-            }
+        if let Some((gpu, mut b)) = gpu_on(&self.gpu)? {
             if let Some(p) = b.pending.take() {
                 let finished = p.done.borrow().clone();
                 match finished {
@@ -301,16 +296,10 @@ impl Model {
     #[wasm_bindgen(js_name = endStep)]
     pub fn end_step(&mut self) -> Result<Option<String>, JsError> {
         #[cfg(web_sys_unstable_apis)]
-        let on = self.gpu.borrow().gpu.clone(); // (the Ref ends here: borrow_mut below)
-        if let Some(gpu) = on {
-            let mut b = self.gpu.borrow_mut();
-            if let Some(why) = &b.lost {
-                return Err(Error::Gpu(why.clone()).into());
-            }
+        if let Some((gpu, mut b)) = gpu_on(&self.gpu)? {
             let Some(p) = b.pending.take() else {
-                drop(b);
                 if self.llama.next_forward().is_none() {
-                    return self.step(); // nothing to run: what step() says (the end)
+                    return Ok(self.llama.step()?.map(|s| s.text)); // nothing to run: what step() says (the end)
                 }
                 return Err(Error::State("no GPU step on its way: beginStep() first").into());
             };
@@ -325,7 +314,6 @@ impl Model {
                     Err(Error::Gpu(why).into())
                 }
                 Some(Ok(ready_at)) => {
-                    drop(b);
                     let logits = gpu.read_logits()?;
                     if self.llama.next_forward() != Some((p.token, p.pos)) || self.llama.held().gpu < p.pos {
                         return Err(Error::State(
@@ -387,6 +375,24 @@ impl Model {
         }
         result
     }
+}
+
+/// `gpu_on`'s answer: the GPU, and the backend borrowed for changing.
+#[cfg(web_sys_unstable_apis)]
+type OnGpu<'a> = (Rc<Gpu>, std::cell::RefMut<'a, Backend>);
+
+/// The GPU, when the backend is on, and the backend to change (its
+/// pending step, whether it was lost); refused once its device was lost.
+#[cfg(web_sys_unstable_apis)]
+fn gpu_on(slot: &GpuSlot) -> Result<Option<OnGpu<'_>>, Error> {
+    let Some(gpu) = slot.borrow().gpu.clone() else {
+        return Ok(None);
+    };
+    let b = slot.borrow_mut();
+    if let Some(why) = &b.lost {
+        return Err(Error::Gpu(why.clone()));
+    }
+    Ok(Some((gpu, b)))
 }
 
 /// RoPE's rotation at `pos` from the CPU's kernels: (cos, sin), each

@@ -17,6 +17,7 @@ use crate::llama::Llama;
 pub struct Model {
     pub(super) llama: Llama,
     /// The WebGPU backend, when `useGpu()` turned it on (see `gpu.rs`).
+    #[cfg_attr(not(web_sys_unstable_apis), allow(dead_code))]
     pub(super) gpu: GpuSlot,
 }
 
