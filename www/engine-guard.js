@@ -22,13 +22,6 @@ export function isEngineCrash(e) {
 /** A crash as the page names it: "RuntimeError: unreachable". */
 export const crashText = (e) => (e instanceof WebAssembly.RuntimeError ? `RuntimeError: ${e.message}` : e.message);
 
-/**
- * The Model's async methods that keep it borrowed until their Promise
- * settles (src/wasm/gpu.rs): stepAsync (the page steps with beginStep /
- * endStep instead, which hold nothing; useGpu holds nothing either).
- */
-const BORROWING = new Set(["stepAsync"]);
-
 /** The packages of engines that crashed: none of their objects is called again. */
 const deadEngines = new WeakSet();
 // ... nor freed by the garbage collector: wasm-bindgen's finalizers would
@@ -61,16 +54,8 @@ export function crashWatch(onCrash) {
   };
   const guard = (obj) => {
     const methods = new Map();
-    // an async method that holds the model until it settles (stepAsync): meanwhile any
-    // call would be refused by wasm-bindgen as "recursive use", which looks like a crash
-    let busy = "";
-    const refuseWhileBusy = (prop) => {
-      // (a Promise resolved with the model asks for its `then`: not a call)
-      if (busy && prop !== "then" && typeof prop !== "symbol") throw new Error(`the model is busy (${busy} has not finished): try again in a moment (${String(prop)})`);
-    };
     return new Proxy(obj, {
       get(target, prop) {
-        refuseWhileBusy(prop);
         let value;
         try {
           value = Reflect.get(target, prop, target);
@@ -81,27 +66,17 @@ export function crashWatch(onCrash) {
         let method = methods.get(prop);
         if (!method) {
           method = (...args) => {
-            refuseWhileBusy(prop);
-            let result;
             try {
-              result = value.apply(target, args);
+              return value.apply(target, args);
             } catch (e) {
               throw noticed(e);
             }
-            if (BORROWING.has(prop)) {
-              busy = prop;
-              const settle = () => (busy = "");
-              result.then(settle, settle);
-              return result.catch((e) => Promise.reject(noticed(e)));
-            }
-            return result;
           };
           methods.set(prop, method);
         }
         return method;
       },
       set(target, prop, value) {
-        refuseWhileBusy(prop);
         try {
           return Reflect.set(target, prop, value, target);
         } catch (e) {
